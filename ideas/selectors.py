@@ -1,0 +1,129 @@
+"""Reads of the catalogue, shared by the pages and the API.
+
+The selectors own the joins and prefetches, so a list costs the same few
+queries whatever its length and whoever shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+
+from ideas.models import Collection, Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange, Tag, Vote
+
+ORDERINGS: dict[str, tuple[str, ...]] = {
+    "score": ("score", "id"),
+    "-score": ("-score", "id"),
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+}
+SEARCH_MAX = 200
+
+
+@dataclass(frozen=True)
+class IdeaFilters:
+    """What a list of ideas is narrowed and sorted by. Empty strings mean "any"."""
+
+    search: str = ""
+    kind: str = ""
+    status: str = ""
+    tag: str = ""  # a tag slug
+    collection: str = ""  # a collection slug
+    author: str = ""  # a username
+    ordering: str = ""  # one of ORDERINGS; empty: relevance when searching, else -score
+
+    def validate(self) -> None:
+        """Raise ValidationError naming the field for values that cannot match anything sensible.
+
+        Unknown tags and collections are errors too: a typo should not look like an empty result.
+        """
+        errors: dict[str, str] = {}
+        if self.kind and self.kind not in IdeaKind.values:
+            errors["kind"] = f"Unknown kind {self.kind!r}; choose one of {', '.join(IdeaKind.values)}."
+        if self.status and self.status not in IdeaStatus.values:
+            errors["status"] = f"Unknown status {self.status!r}; choose one of {', '.join(IdeaStatus.values)}."
+        if self.ordering and self.ordering not in ORDERINGS:
+            errors["ordering"] = f"Unknown ordering {self.ordering!r}; choose one of {', '.join(ORDERINGS)}."
+        if len(self.search) > SEARCH_MAX:
+            errors["search"] = f"At most {SEARCH_MAX} characters."
+        if self.tag and not Tag.objects.filter(slug=self.tag).exists():
+            errors["tag"] = f"No tag with slug {self.tag!r}."
+        if self.collection and not Collection.objects.filter(slug=self.collection).exists():
+            errors["collection"] = f"No collection with slug {self.collection!r}."
+        if errors:
+            raise ValidationError(errors)
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
+    text = text.strip()
+    if not text:
+        return qs
+    if _is_postgres():
+        vector = SearchVector("title", weight="A", config="english") + SearchVector(
+            "body", weight="B", config="english"
+        )
+        query = SearchQuery(text, search_type="websearch", config="english")
+        return qs.annotate(rank=SearchRank(vector, query)).filter(rank__gt=0)
+    # SQLite: every word must appear in the title or the body.
+    for word in text.split():
+        qs = qs.filter(Q(title__icontains=word) | Q(body__icontains=word))
+    return qs
+
+
+def _with_voted(qs: QuerySet[Idea], user) -> QuerySet[Idea]:
+    if user is not None and user.is_authenticated:
+        return qs.annotate(voted=Exists(Vote.objects.filter(idea=OuterRef("pk"), user=user)))
+    return qs.annotate(voted=Value(False, output_field=BooleanField()))
+
+
+def idea_list(*, filters: IdeaFilters, user=None) -> QuerySet[Idea]:
+    """Ideas matching `filters`, each with `voted` for `user`, tags and collections prefetched."""
+    filters.validate()
+    qs = Idea.objects.select_related("author").prefetch_related("tags", "collections")
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.tag:
+        qs = qs.filter(tags__slug=filters.tag)
+    if filters.collection:
+        qs = qs.filter(collections__slug=filters.collection)
+    if filters.author:
+        qs = qs.filter(author__username=filters.author)
+    qs = _search(qs, filters.search)
+    qs = _with_voted(qs, user)
+    if filters.search.strip() and not filters.ordering and _is_postgres():
+        return qs.order_by("-rank", "-score", "id")
+    return qs.order_by(*ORDERINGS[filters.ordering or "-score"])
+
+
+def idea_detail(*, pk: int, user=None) -> Idea:
+    """One idea with everything its page shows; raises Idea.DoesNotExist."""
+    qs = Idea.objects.select_related("author").prefetch_related(
+        "tags",
+        "collections",
+        Prefetch("links_out", queryset=IdeaLink.objects.select_related("target").order_by("target__title")),
+        Prefetch("links_in", queryset=IdeaLink.objects.select_related("source").order_by("source__title")),
+        Prefetch("status_changes", queryset=StatusChange.objects.select_related("changed_by")),
+    )
+    return _with_voted(qs, user).get(pk=pk)
+
+
+def tag_list() -> QuerySet[Tag]:
+    """Tags with how many ideas carry each."""
+    return Tag.objects.annotate(idea_count=Count("ideas")).order_by("name")
+
+
+def collection_list() -> QuerySet[Collection]:
+    """Collections with how many ideas each holds."""
+    return Collection.objects.annotate(idea_count=Count("ideas")).order_by("name")
