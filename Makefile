@@ -1,0 +1,52 @@
+# Two commands do all the set-up (see README.md):
+#   make run   venv, install, migrate, import the catalogue, demo login, serve http://127.0.0.1:8000
+#   make test  the whole test suite (SQLite unless DATABASE_URL says otherwise)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format install migrate import-catalogue demo-user chromium clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+import-catalogue: migrate
+	$(PY) manage.py import_ideas ideas/fixtures/ai_safety_ideas.txt
+
+demo-user: migrate
+	$(PY) manage.py ensure_demo_user
+
+run: import-catalogue demo-user
+	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Page tests drive Debian's Chromium; install it when it is missing (needs root, as on CI).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the page tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install chromium
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
