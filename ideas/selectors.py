@@ -73,7 +73,8 @@ def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
             "body", weight="B", config="english"
         )
         query = SearchQuery(text, search_type="websearch", config="english")
-        return qs.annotate(rank=SearchRank(vector, query)).filter(rank__gt=0)
+        # Filter on the match (@@), not on rank > 0: ts_rank gives some non-matching rows 1e-20, not 0.
+        return qs.alias(document=vector).filter(document=query).annotate(rank=SearchRank(vector, query))
     # SQLite: every word must appear in the title or the body.
     for word in text.split():
         qs = qs.filter(Q(title__icontains=word) | Q(body__icontains=word))
@@ -127,3 +128,10 @@ def tag_list() -> QuerySet[Tag]:
 def collection_list() -> QuerySet[Collection]:
     """Collections with how many ideas each holds."""
     return Collection.objects.annotate(idea_count=Count("ideas")).order_by("name")
+
+
+def idea_status_history(*, pk: int) -> QuerySet[StatusChange]:
+    """The status changes of one idea, newest first, with who made each; raises Idea.DoesNotExist."""
+    if not Idea.objects.filter(pk=pk).exists():
+        raise Idea.DoesNotExist(f"No idea with id {pk}.")
+    return StatusChange.objects.filter(idea_id=pk).select_related("changed_by")

@@ -4,6 +4,7 @@ Pages, the API, the admin and the management commands call them, so there is
 one way to vote, one way to change a status and one way to import.
 """
 
+from ideas.services.catalogue import ImportSummary, catalogue_export, catalogue_import, catalogue_read
 from ideas.services.ideas import (
     idea_create,
     idea_link_add,
@@ -15,7 +16,11 @@ from ideas.services.ideas import (
 from ideas.services.votes import VoteResult, idea_unvote, idea_vote
 
 __all__ = [
+    "ImportSummary",
     "VoteResult",
+    "catalogue_export",
+    "catalogue_import",
+    "catalogue_read",
     "idea_create",
     "idea_link_add",
     "idea_set_status",

@@ -23,6 +23,8 @@ from ideas.models import (
 TITLE_MAX = Idea._meta.get_field("title").max_length
 SLUG_MAX = Idea._meta.get_field("slug").max_length
 TAG_MAX = Tag._meta.get_field("name").max_length
+# Page actions live beside the slug (/ideas/<pk>/edit/), so no idea may take these as its slug.
+RESERVED_SLUGS = frozenset({"edit", "vote", "status"})
 
 
 def user_can_edit_idea(user, idea: Idea) -> bool:
@@ -35,6 +37,7 @@ def user_can_edit_idea(user, idea: Idea) -> bool:
 def unique_slug(title: str, *, exclude_pk: int | None = None) -> str:
     base = slugify(title)[: SLUG_MAX - 8].strip("-") or "idea"
     taken = set(Idea.objects.filter(slug__startswith=base).exclude(pk=exclude_pk).values_list("slug", flat=True))
+    taken |= RESERVED_SLUGS
     if base not in taken:
         return base
     n = 2

@@ -1,0 +1,126 @@
+"""Browsing the catalogue: the list with search, filters, sorting and pages; an idea's page; old addresses."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from ideas.addresses import idea_get_by_legacy_number, idea_reference_urls
+from ideas.forms import StatusForm
+from ideas.models import Collection, Idea, IdeaKind, IdeaStatus, Tag
+from ideas.rendering import render_markdown
+from ideas.selectors import IdeaFilters, collection_list, idea_detail, idea_list, tag_list
+from ideas.services import user_can_edit_idea
+from ideas.views.common import idea_or_404
+
+FILTER_PARAMS = ("search", "kind", "status", "tag", "collection", "author", "ordering")
+FILTER_LABELS = {
+    "search": "Search",
+    "kind": "Kind",
+    "status": "Status",
+    "tag": "Tag",
+    "collection": "Collection",
+    "author": "Author",
+    "ordering": "Sort",
+}
+# The sort options a reader picks from; the selector knows a few more.
+SORTS = (("-score", "Top"), ("-created", "Newest"), ("title", "Title"))
+
+
+def filters_from_query(query: QueryDict) -> IdeaFilters:
+    return IdeaFilters(**{name: query.get(name, "").strip() for name in FILTER_PARAMS})
+
+
+def active_filters(query: QueryDict, filters: IdeaFilters, tags: list[Tag], collections: list[Collection]):
+    """(label, value shown, URL without this filter) for each filter in use, for the removable chips."""
+    shown = {
+        "kind": dict(IdeaKind.choices),
+        "status": dict(IdeaStatus.choices),
+        "tag": {tag.slug: tag.name for tag in tags},
+        "collection": {collection.slug: collection.name for collection in collections},
+    }
+    chips = []
+    for name in FILTER_PARAMS:
+        value = getattr(filters, name)
+        if not value or name == "ordering":
+            continue
+        rest = query.copy()
+        rest.pop(name, None)
+        rest.pop("page", None)
+        url = reverse("idea-list") + (f"?{rest.urlencode()}" if rest else "")
+        chips.append((FILTER_LABELS[name], shown.get(name, {}).get(value, value), url))
+    return chips
+
+
+def idea_list_page(request: HttpRequest) -> HttpResponse:
+    """/ideas/: search, filter, sort and page through the catalogue. Bad filter values give a 400 that says why."""
+    filters = filters_from_query(request.GET)
+    tags, collections = list(tag_list()), list(collection_list())
+    context = {
+        "filters": filters,
+        "kinds": IdeaKind.choices,
+        "statuses": IdeaStatus.choices,
+        "sorts": ((("", "Relevance"),) if filters.search else ()) + SORTS,
+        "current_sort": filters.ordering or ("" if filters.search else "-score"),
+        "tags": tags,
+        "collections": collections,
+        "active_filters": active_filters(request.GET, filters, tags, collections),
+    }
+    try:
+        ideas = idea_list(filters=filters, user=request.user)
+    except ValidationError as error:
+        context["filter_errors"] = [
+            (FILTER_LABELS.get(field, field), message)
+            for field, messages in error.message_dict.items()
+            for message in messages
+        ]
+        return render(request, "ideas/idea_list.html", context, status=400)
+    page = Paginator(ideas, settings.IDEAS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context["page"] = page
+    context["page_range"] = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+    return render(request, "ideas/idea_list.html", context)
+
+
+def render_idea_page(
+    request: HttpRequest, idea: Idea, *, status_form: StatusForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The idea page; the status view renders it too, to show its form's errors in place."""
+    if status_form is None and request.user.is_staff:
+        status_form = StatusForm(idea=idea)
+    context = {
+        "idea": idea,
+        # Sanitized by nh3 inside render_markdown, so the template may mark it safe.
+        "body_html": render_markdown(idea.body, idea_url=idea_reference_urls(idea).get),
+        "can_edit": user_can_edit_idea(request.user, idea),
+        "status_form": status_form,
+    }
+    return render(request, "ideas/idea_detail.html", context, status=status)
+
+
+def idea_detail_page(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
+    """/ideas/<pk>/<slug>/: the idea, its votes, status history, links and experiments."""
+    try:
+        idea = idea_detail(pk=pk, user=request.user)
+    except Idea.DoesNotExist:
+        raise Http404("There is no idea with this number.") from None
+    if slug != idea.slug:  # an old or mistyped slug: send readers to the canonical address
+        return redirect(idea, permanent=True)
+    return render_idea_page(request, idea)
+
+
+def idea_permalink(request: HttpRequest, pk: int) -> HttpResponse:
+    """/ideas/<pk>/ -> the canonical address with the slug."""
+    return redirect(idea_or_404(pk), permanent=True)
+
+
+def idea_by_number(request: HttpRequest, number: int) -> HttpResponse:
+    """/ideas/n/<number>/: the imported catalogue's idea numbers keep resolving."""
+    try:
+        idea = idea_get_by_legacy_number(number=number)
+    except Idea.DoesNotExist:
+        raise Http404(f"The catalogue has no idea #{number}.") from None
+    return redirect(idea, permanent=True)
