@@ -1,0 +1,89 @@
+"""One JSON error body for every failure under /api/.
+
+    {"detail": "Invalid input: kind.", "code": "invalid", "errors": {"kind": ["Unknown kind 'x'; ..."]}}
+
+`errors` appears only on 400s and maps each offending field (dotted for nested
+items: "tags.0") to its messages. Services raise Django's ValidationError and
+PermissionDenied; they become 400 and 403 here, keeping the service's words.
+An unexpected exception is logged and answered with a JSON 500 rather than an
+HTML page (in DEBUG it propagates, so the developer sees the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core import exceptions as django_exceptions
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("api")
+
+NON_FIELD = "non_field_errors"
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Django and ORM exceptions as the DRF exceptions that carry their message."""
+    if isinstance(exc, django_exceptions.ValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(exc.message_dict)
+        return exceptions.ValidationError({NON_FIELD: exc.messages})
+    if isinstance(exc, django_exceptions.PermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, django_exceptions.ObjectDoesNotExist | Http404):
+        return exceptions.NotFound(str(exc) or None)
+    return exc
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """{"tags": {0: ["..."]}} -> {"tags.0": ["..."]}; a bare list is a non-field error."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        flat = {}
+        for index, value in enumerate(detail):
+            if value:
+                flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    messages = [str(item) for item in detail] if isinstance(detail, list) else [str(detail)]
+    return {prefix or NON_FIELD: messages}
+
+
+def error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    """The JSON body for `exc` (see the module docstring)."""
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        named = [field for field in errors if field != NON_FIELD]
+        detail = (
+            f"Invalid input: {', '.join(named)}." if named else "; ".join(errors.get(NON_FIELD, ["Invalid input."]))
+        )
+        return {"detail": detail, "code": "invalid", "errors": errors}
+    detail = exc.detail
+    code = getattr(detail, "code", None) or exc.default_code
+    return {"detail": str(detail), "code": str(code)}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error as `error_body`, with DRF's headers (Retry-After...)."""
+    exc = _as_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        if settings.DEBUG:
+            return None  # DRF re-raises: the developer gets the traceback
+        request = context.get("request")
+        logger.error(
+            "Unhandled exception in %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"), exc_info=exc
+        )
+        return Response(
+            {"detail": "Server error. It has been logged.", "code": "server_error"},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    response.data = error_body(exc)
+    return response

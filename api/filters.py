@@ -1,0 +1,71 @@
+"""Query parameters: which ones each endpoint takes, and turning the list's into `IdeaFilters`.
+
+Unknown parameters are an error, not silently ignored: `?kidn=x` is a 400 naming
+`kidn`, because a typo should not look like "no filter". `format` is always
+allowed (DRF's content negotiation reads it; the export endpoint uses it).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import QueryDict
+from rest_framework import serializers
+
+from ideas.models import IdeaKind, IdeaStatus
+from ideas.selectors import ORDERINGS, SEARCH_MAX, IdeaFilters
+
+ALWAYS_ALLOWED = frozenset({"format"})
+FILTER_FIELDS = ("search", "kind", "status", "tag", "collection", "author", "ordering")
+
+
+def check_query_params(query: QueryDict, allowed: frozenset[str] | set[str]) -> None:
+    """400 naming each unknown or repeated query parameter."""
+    errors: dict[str, str] = {}
+    for name in query:
+        if name not in allowed and name not in ALWAYS_ALLOWED:
+            known = ", ".join(sorted(allowed)) or "none"
+            errors[name] = f"Unknown query parameter; this endpoint takes: {known}."
+        elif len(query.getlist(name)) > 1:
+            errors[name] = "Give this parameter once."
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+class IdeaFilterQuerySerializer(serializers.Serializer):
+    """The filters of the idea list and of the export: the list page's search and filters."""
+
+    search = serializers.CharField(required=False, allow_blank=True, max_length=SEARCH_MAX)
+    kind = serializers.ChoiceField(choices=IdeaKind.choices, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=IdeaStatus.choices, required=False, allow_blank=True)
+    tag = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="A tag slug.")
+    collection = serializers.CharField(required=False, allow_blank=True, max_length=128, help_text="A collection slug.")
+    author = serializers.CharField(required=False, allow_blank=True, max_length=150, help_text="A username.")
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS),
+        required=False,
+        allow_blank=True,
+        help_text="Default: relevance when searching (on PostgreSQL), else -score.",
+    )
+
+    def to_filters(self) -> IdeaFilters:
+        return IdeaFilters(**{name: self.validated_data.get(name, "") for name in FILTER_FIELDS})
+
+
+class IdeaListQuerySerializer(IdeaFilterQuerySerializer):
+    """The idea list: filters plus the page."""
+
+    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.API_MAX_PAGE_SIZE,
+        help_text=f"Default {settings.API_PAGE_SIZE}, at most {settings.API_MAX_PAGE_SIZE}.",
+    )
+
+
+def parse_query(serializer_class: type[serializers.Serializer], query: QueryDict) -> serializers.Serializer:
+    """Check for unknown parameters, then validate the known ones (400 naming the field)."""
+    check_query_params(query, set(serializer_class().fields))
+    serializer = serializer_class(data={name: query.get(name) for name in query if name not in ALWAYS_ALLOWED})
+    serializer.is_valid(raise_exception=True)
+    return serializer

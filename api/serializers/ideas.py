@@ -1,0 +1,149 @@
+"""Ideas as the API shows them: a summary in lists and exports, everything on the detail."""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.serializers.taxonomy import CollectionRefSerializer, TagRefSerializer
+from ideas.addresses import idea_reference_urls
+from ideas.models import Idea, IdeaLink, IdeaStatus, StatusChange
+from ideas.rendering import render_markdown
+from ideas.services import user_can_edit_idea
+
+
+def idea_api_url(idea: Idea, request) -> str:
+    path = reverse("api:idea-detail", kwargs={"pk": idea.pk})
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def idea_page_url(idea: Idea, request) -> str | None:
+    try:
+        path = idea.get_absolute_url()
+    except NoReverseMatch:  # the pages are not mounted (an API-only deployment)
+        return None
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class IdeaUrlsMixin(serializers.Serializer):
+    url = serializers.SerializerMethodField(help_text="This idea in the API.")
+    page_url = serializers.SerializerMethodField(help_text="This idea's page for people.")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, idea: Idea) -> str:
+        return idea_api_url(idea, self.context.get("request"))
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_page_url(self, idea: Idea) -> str | None:
+        return idea_page_url(idea, self.context.get("request"))
+
+
+class IdeaRefSerializer(IdeaUrlsMixin, serializers.ModelSerializer):
+    """Another idea, as a link points at it."""
+
+    class Meta:
+        model = Idea
+        fields = ["id", "legacy_number", "slug", "title", "url", "page_url"]
+
+
+class IdeaSummarySerializer(IdeaUrlsMixin, serializers.ModelSerializer):
+    """An idea in a list or an export. `voted`: whether the caller has voted for it."""
+
+    voted = serializers.BooleanField(read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    tags = TagRefSerializer(many=True, read_only=True)
+    collections = CollectionRefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Idea
+        fields = [
+            "id",
+            "legacy_number",
+            "slug",
+            "title",
+            "kind",
+            "status",
+            "score",
+            "voted",
+            "author",
+            "tags",
+            "collections",
+            "url",
+            "page_url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class LinkOutSerializer(serializers.ModelSerializer):
+    """This idea -> another: "this idea <link_type> idea"."""
+
+    idea = IdeaRefSerializer(source="target", read_only=True)
+
+    class Meta:
+        model = IdeaLink
+        fields = ["id", "link_type", "idea"]
+
+
+class LinkInSerializer(serializers.ModelSerializer):
+    """Another idea -> this one: "idea <link_type> this idea"."""
+
+    idea = IdeaRefSerializer(source="source", read_only=True)
+
+    class Meta:
+        model = IdeaLink
+        fields = ["id", "link_type", "idea"]
+
+
+class StatusChangeSerializer(serializers.ModelSerializer):
+    changed_by = serializers.CharField(source="changed_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = StatusChange
+        fields = ["id", "from_status", "to_status", "reason", "changed_by", "created_at"]
+
+
+class IdeaDetailSerializer(IdeaSummarySerializer):
+    """One idea with its body (markdown and sanitized HTML), links both ways and status history.
+
+    Expects an idea from `ideas.selectors.idea_detail`, whose prefetches it reads.
+    """
+
+    body_html = serializers.SerializerMethodField(help_text="The body rendered and sanitized.")
+    allowed_statuses = serializers.ListField(child=serializers.ChoiceField(choices=IdeaStatus.choices), read_only=True)
+    can_edit = serializers.SerializerMethodField(help_text="Whether the caller may edit or delete this idea.")
+    links_out = LinkOutSerializer(many=True, read_only=True)
+    links_in = LinkInSerializer(many=True, read_only=True)
+    status_history = StatusChangeSerializer(source="status_changes", many=True, read_only=True)
+
+    class Meta(IdeaSummarySerializer.Meta):
+        fields = [
+            *IdeaSummarySerializer.Meta.fields,
+            "body",
+            "body_html",
+            "allowed_statuses",
+            "can_edit",
+            "links_out",
+            "links_in",
+            "status_history",
+        ]
+        read_only_fields = fields
+
+    def get_body_html(self, idea: Idea) -> str:
+        return render_markdown(idea.body, idea_url=idea_reference_urls(idea).get)
+
+    def get_can_edit(self, idea: Idea) -> bool:
+        request = self.context.get("request")
+        return user_can_edit_idea(getattr(request, "user", None), idea)
+
+
+class IdeaPageSerializer(serializers.Serializer):
+    """One page of the idea list."""
+
+    count = serializers.IntegerField(help_text="Ideas matching the filters, on all pages.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first.")
+    results = IdeaSummarySerializer(many=True)

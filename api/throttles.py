@@ -1,0 +1,34 @@
+"""Rate limits: anonymous callers (reads, and the token endpoint) and writes by anyone.
+
+Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], set from the
+environment (API_THROTTLE_ANON, API_THROTTLE_WRITE; e.g. "200/min"). Counts live
+in Django's cache, so they are per process with the default local-memory cache.
+A refused call is a 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+
+
+class AnonReadThrottle(AnonRateThrottle):
+    """Anonymous callers, by IP address."""
+
+    scope = "anon"
+    rate: str | None = None  # None: read from the settings; a test may set "2/min"
+
+
+class WriteThrottle(SimpleRateThrottle):
+    """POST, PATCH, PUT and DELETE, by user (or by IP address when anonymous)."""
+
+    scope = "write"
+    rate: str | None = None  # None: read from the settings; a test may set "2/min"
+
+    def get_cache_key(self, request, view) -> str | None:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None  # reads are not counted here
+        if request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"ip-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -1,0 +1,24 @@
+"""Routes under /api/ (namespace "api"); anything else under /api/ is a JSON 404."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views import auth, export, ideas, links, not_found, status, taxonomy, votes
+
+app_name = "api"
+
+urlpatterns = [
+    path("ideas/", ideas.IdeaListCreate.as_view(), name="idea-list"),
+    path("ideas/export/", export.IdeaExport.as_view(), name="idea-export"),
+    path("ideas/<int:pk>/", ideas.IdeaDetail.as_view(), name="idea-detail"),
+    path("ideas/<int:pk>/vote/", votes.IdeaVote.as_view(), name="idea-vote"),
+    path("ideas/<int:pk>/status/", status.IdeaStatusChange.as_view(), name="idea-status"),
+    path("ideas/<int:pk>/status-history/", status.IdeaStatusHistory.as_view(), name="idea-status-history"),
+    path("ideas/<int:pk>/links/", links.IdeaLinkCreate.as_view(), name="idea-links"),
+    path("tags/", taxonomy.TagList.as_view(), name="tag-list"),
+    path("collections/", taxonomy.CollectionList.as_view(), name="collection-list"),
+    path("auth/token/", auth.TokenCreate.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),
+]

@@ -1,0 +1,1 @@
+"""API views, one module per resource. Each parses the request, calls one service or selector, renders."""
