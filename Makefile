@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install migrate import-catalogue demo-user chromium clean
+.PHONY: run worker test lint format install migrate import-catalogue demo-user chromium clean benchmarks
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,19 @@ import-catalogue: migrate
 demo-user: migrate
 	$(PY) manage.py ensure_demo_user
 
+# The web server and one Celery worker (all queues) on the embedded broker; Ctrl-C stops both.
 run: import-catalogue demo-user
+	@mkdir -p var
+	@echo "Worker log: var/worker.log"
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(PY) -m celery -A config worker -Q cpu,gpu -c 1 -l info --logfile var/worker.log & worker=$$!; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+# A worker on its own, e.g. on a GPU machine: make worker QUEUES=gpu
+QUEUES ?= cpu,gpu
+worker: install
+	$(PY) -m celery -A config worker -Q $(QUEUES) -c 1 -l info
 
 # Page tests drive Debian's Chromium; install it when it is missing (needs root, as on CI).
 chromium:
@@ -50,3 +60,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# Side-by-side performance scripts; results go to docs/benchmarks.md (needs Redis for dispatch).
+benchmarks: install
+	$(PY) benchmarks/dispatch.py

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -104,7 +105,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Persistent connections: a worker claims each run without opening a new connection first.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -116,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so the tests' real worker process can open the test database too.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    # One file per test process, so two test sessions in one checkout never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -136,10 +143,60 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # plotly.js ships inside the plotly package: served as /static/plotly/plotly.min.js, no CDN.
+    ("plotly", Path(plotly.__file__).parent / "package_data"),
+]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 
 IDEAS_PAGE_SIZE = env_int("IDEAS_PAGE_SIZE", 20)
+
+# --- Experiments: runs, workers, artifacts ---
+ARTIFACT_ROOT = Path(os.environ.get("ARTIFACT_ROOT", BASE_DIR / "var" / "artifacts"))
+GIT_COMMIT = os.environ.get("GIT_COMMIT", "")  # else read from the checkout at run time
+RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 3)
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "1"))
+RUN_STALE_AFTER_SECONDS = float(os.environ.get("RUN_STALE_AFTER_SECONDS", "60"))
+RUN_RESEND_QUEUED_AFTER_SECONDS = float(os.environ.get("RUN_RESEND_QUEUED_AFTER_SECONDS", "900"))
+RUN_REAP_INTERVAL_SECONDS = float(os.environ.get("RUN_REAP_INTERVAL_SECONDS", "15"))
+RUN_QUEUE_CAP_PER_USER = env_int("RUN_QUEUE_CAP_PER_USER", 20)
+# The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
+RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
+
+# Embedded default: kombu's filesystem transport in var/broker, no server needed.
+# Production and CI: CELERY_BROKER_URL=redis://host:6379/0.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(os.environ.get("CELERY_FS_BROKER_DIR", BASE_DIR / "var" / "broker"))
+    _broker_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "control_folder": str(_broker_dir / "control"),
+    }
+else:
+    # A message not acknowledged within this many seconds is delivered again: it must
+    # outlast the longest run, or a healthy long run would be started twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUN_LONGEST_TIME_LIMIT + 3600}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# Runs keep their outcome in the database; a result backend is only needed for ad-hoc
+# tasks such as experiments.ping (benchmarks/dispatch.py sets it).
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# How long the pool waits for a result from a process that died before calling it lost
+# (Celery's default is 10 s); the run is re-queued or failed as soon as it is declared lost.
+CELERY_WORKER_LOST_WAIT = float(os.environ.get("CELERY_WORKER_LOST_WAIT", "1"))
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {"experiments.reap_runs": {"queue": "cpu"}}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
@@ -150,4 +207,48 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}
+
+# --- REST API ---
+# /api/: Django REST framework, token + session auth, throttles from the environment,
+# an OpenAPI schema (drf-spectacular) and Swagger UI served from our own static files.
+INSTALLED_APPS += ["rest_framework", "rest_framework.authtoken", "drf_spectacular", "drf_spectacular_sidecar"]
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes "not signed in" a 401, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.SafeJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.AnonReadThrottle", "api.throttles.WriteThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "200/min"),
+        "write": os.environ.get("API_THROTTLE_WRITE", "60/min"),
+    },
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.FormatFirstNegotiation",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20)
+API_MAX_PAGE_SIZE = 100
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI-safety research ideas API",
+    "DESCRIPTION": "Browse, search, vote on and edit research ideas. See docs/api.md for a walk-through.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True, "validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {
+        "IdeaKindEnum": "ideas.models.IdeaKind",
+        "IdeaStatusEnum": "ideas.models.IdeaStatus",
+        "LinkTypeEnum": "ideas.models.LinkType",
+    },
 }

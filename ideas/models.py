@@ -146,7 +146,7 @@ class IdeaLink(models.Model):
 
 
 class StatusChange(models.Model):
-    """One change of an idea's status: who (a person, or later a run), from, to, why."""
+    """One change of an idea's status: who (a person, or a run's verdict), from, to, why."""
 
     idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=16, choices=IdeaStatus.choices)
@@ -154,6 +154,14 @@ class StatusChange(models.Model):
     reason = models.TextField(blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey(
+        "experiments.ExperimentRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="status_changes",
+        help_text="The run whose verdict made this change, for automatic changes.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

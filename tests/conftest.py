@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.db import connection
 
@@ -28,3 +30,33 @@ def password():
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (as .ci/run does)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_broker(tmp_path_factory):
+    """Point this process's Celery app at a broker of the test session's own; returns the env for workers.
+
+    Redis when CELERY_BROKER_URL names it (CI), purged first; else a filesystem broker in a temporary
+    folder, so a `make run` worker never sees test tasks.
+    """
+    from config.celery import app
+
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if url.startswith("redis://"):
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"visibility_timeout": 3600}
+        with app.connection_for_write() as conn:
+            for queue in ("cpu", "gpu"):
+                try:
+                    conn.default_channel.queue_purge(queue)
+                except Exception:  # the queue does not exist yet
+                    pass
+        return {"CELERY_BROKER_URL": url}
+    folder = tmp_path_factory.mktemp("broker")
+    app.conf.broker_url = "filesystem://"
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
+    }
+    return {"CELERY_BROKER_URL": "filesystem://", "CELERY_FS_BROKER_DIR": str(folder)}

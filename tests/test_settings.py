@@ -1,4 +1,5 @@
 """Settings come from the environment; debug off refuses the development secret key."""
+
 import os
 import subprocess
 import sys

@@ -157,10 +157,11 @@ def idea_update(
 
 
 @transaction.atomic
-def idea_set_status(*, idea: Idea, status: str, user=None, reason: str = "") -> StatusChange | None:
+def idea_set_status(*, idea: Idea, status: str, user=None, reason: str = "", run=None) -> StatusChange | None:
     """Move an idea to `status`, recording who and why. Setting the current status is a no-op.
 
-    People need staff rights; `user=None` is for the system (imports and, later, runs).
+    People need staff rights; `user=None` is for the system: imports, and runs
+    whose verdict moved a hypothesis (`run` names the run).
     """
     if user is not None and not (user.is_authenticated and user.is_staff):
         raise PermissionDenied("Only staff can change an idea's status.")
@@ -177,6 +178,7 @@ def idea_set_status(*, idea: Idea, status: str, user=None, reason: str = "") -> 
         to_status=status,
         reason=reason.strip(),
         changed_by=user,
+        run=run,
     )
     Idea.objects.filter(pk=idea.pk).update(status=status)
     idea.status = status

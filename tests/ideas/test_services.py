@@ -1,4 +1,5 @@
 """The catalogue's write services: ideas, status changes, links, votes."""
+
 from __future__ import annotations
 
 import random

@@ -1,0 +1,195 @@
+"""Model references: how a spec names the model it wants, and how the engine loads it.
+
+Three sources (DESIGN.md, "Experiment kinds"):
+
+- `{"source": "native", "config": {...}}`: a small TransformerLens-native model
+  built with `TransformerBridge.boot_native`, randomly initialised from the run's seed.
+- `{"source": "run", "run": 12, "artifact": "checkpoint-2000"}`: a checkpoint
+  an earlier run saved (see `save_checkpoint`), found through the context's
+  artifact resolver.
+- `{"source": "pretrained", "name": "gpt2"}`: a Hugging Face model from a local
+  directory or the local Hugging Face cache, loaded offline with
+  `TransformerBridge.boot_transformers`. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from experiments.engine.errors import ModelNotAvailable
+
+CHECKPOINT_FORMAT = "ideas-native-checkpoint/1"
+MAX_NATIVE_PARAMETERS = 60_000_000  # the largest native model any kind may build
+
+
+class NativeConfig(BaseModel):
+    """The bounded subset of TransformerBridgeConfig a spec may set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_layers: int = Field(2, ge=1, le=12)
+    n_heads: int = Field(8, ge=1, le=32)
+    d_model: int = Field(256, ge=8, le=1024)
+    d_head: int = Field(32, ge=4, le=256)
+    d_mlp: int | None = Field(None, ge=8, le=4096, description="Ignored for attention-only models.")
+    n_ctx: int = Field(256, ge=4, le=2048)
+    d_vocab: int = Field(1024, ge=4, le=65536)
+    attn_only: bool = True
+    act_fn: Literal["gelu", "gelu_new", "relu", "silu"] = "gelu"
+    normalization_type: Literal["LN", "LNPre", "RMS"] | None = "LN"
+    positional_embedding_type: Literal["standard", "rotary"] = "standard"
+
+    @model_validator(mode="after")
+    def _fits(self) -> NativeConfig:
+        if self.n_parameters() > MAX_NATIVE_PARAMETERS:
+            raise ValueError(
+                f"this model has about {self.n_parameters():,} parameters; the limit is {MAX_NATIVE_PARAMETERS:,}"
+            )
+        return self
+
+    def n_parameters(self) -> int:
+        """Approximate parameter count (embeddings, attention, MLPs, unembedding)."""
+        attn = 4 * self.n_layers * self.n_heads * self.d_head * self.d_model
+        mlp = 0 if self.attn_only else 2 * self.n_layers * self.d_model * (self.d_mlp or 4 * self.d_model)
+        embed = 2 * self.d_vocab * self.d_model + self.n_ctx * self.d_model
+        return attn + mlp + embed
+
+    def bridge_config(self, seed: int) -> Any:
+        from transformer_lens.config import TransformerBridgeConfig
+
+        values = self.model_dump()
+        if self.attn_only:
+            values.pop("d_mlp")
+        elif values["d_mlp"] is None:
+            values["d_mlp"] = 4 * self.d_model
+        return TransformerBridgeConfig(**values, seed=seed)
+
+
+class NativeModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["native"] = "native"
+    config: NativeConfig = NativeConfig()
+
+
+class RunModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["run"] = "run"
+    run: int = Field(ge=1, description="The id of the run that saved the checkpoint.")
+    artifact: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="The checkpoint's name.")
+
+
+class PretrainedModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["pretrained"] = "pretrained"
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_./-]+$",
+        description="A local directory with a Hugging Face model, or a model name already in the local cache.",
+    )
+
+
+ModelRef = Annotated[NativeModelRef | RunModelRef | PretrainedModelRef, Field(discriminator="source")]
+
+
+class ArtifactResolver(Protocol):
+    """Finds another run's artifact file; the platform implements it over its database."""
+
+    def artifact_path(self, run_id: int, name: str) -> Path: ...
+
+
+def _import_native_source() -> Any:
+    import transformer_lens.model_bridge.sources.native  # noqa: F401  (attaches boot_native)
+    from transformer_lens.model_bridge import TransformerBridge
+
+    return TransformerBridge
+
+
+def build_native(config: NativeConfig, *, seed: int, device: torch.device | str = "cpu") -> Any:
+    """A fresh, seeded TL-native model."""
+    bridge = _import_native_source()
+    return bridge.boot_native(config.bridge_config(seed), device=device)
+
+
+def save_checkpoint(model: Any, config: NativeConfig, path: Path, *, meta: dict[str, Any] | None = None) -> None:
+    """Write a native model's config and weights as one safetensors file."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": CHECKPOINT_FORMAT, "config": config.model_dump_json(), "meta": json.dumps(meta or {})}
+    save_file(state, str(path), metadata=metadata)
+
+
+def read_checkpoint_config(path: Path) -> tuple[NativeConfig, dict[str, Any]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        metadata = fh.metadata() or {}
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise ModelNotAvailable(f"{path.name} is not a model checkpoint (format {metadata.get('format')!r}).")
+    return NativeConfig.model_validate_json(metadata["config"]), json.loads(metadata.get("meta", "{}"))
+
+
+def load_checkpoint(path: Path, *, device: torch.device | str = "cpu") -> tuple[Any, NativeConfig]:
+    from safetensors.torch import load_file
+
+    config, _ = read_checkpoint_config(path)
+    model = build_native(config, seed=0, device=device)
+    model.load_state_dict(load_file(str(path), device=str(device)))
+    return model, config
+
+
+def resolve_pretrained_dir(name: str) -> Path:
+    """The local folder holding `name`: a directory given directly, or its snapshot in the HF cache."""
+    candidate = Path(name).expanduser()
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise ModelNotAvailable(f"{candidate} has no config.json: it is not a Hugging Face model folder.")
+        return candidate
+    if name.startswith(("/", ".", "~")):
+        raise ModelNotAvailable(f"No model folder at {candidate}.")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if not isinstance(cached, str):
+        cache = os.environ.get("HF_HOME", "~/.cache/huggingface")
+        raise ModelNotAvailable(
+            f"Pretrained model {name!r} is not on this machine: it is neither a local folder nor in the "
+            f"Hugging Face cache ({cache}). Nothing is downloaded at run time; copy the model there first "
+            f"(for example with `huggingface-cli download {name}` on a machine with internet)."
+        )
+    return Path(cached).parent
+
+
+def load_pretrained(name: str, *, device: torch.device | str = "cpu") -> Any:
+    """A Hugging Face model wrapped in a TransformerBridge, loaded only from local files."""
+    folder = resolve_pretrained_dir(name)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformer_lens.model_bridge import TransformerBridge
+
+    try:
+        return TransformerBridge.boot_transformers(str(folder), device=device)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailable(f"Could not load pretrained model {name!r} from {folder}: {exc}") from None
+
+
+def load_model(ref: NativeModelRef | RunModelRef | PretrainedModelRef, ctx: Any) -> Any:
+    """The model a reference names, on the context's device. Native models are seeded with ctx.seed."""
+    if isinstance(ref, NativeModelRef):
+        return build_native(ref.config, seed=ctx.seed, device=ctx.device)
+    if isinstance(ref, RunModelRef):
+        if ctx.artifact_resolver is None:
+            raise ModelNotAvailable("This context cannot look up other runs' checkpoints.")
+        path = ctx.artifact_resolver.artifact_path(ref.run, ref.artifact)
+        return load_checkpoint(path, device=ctx.device)[0]
+    return load_pretrained(ref.name, device=ctx.device)

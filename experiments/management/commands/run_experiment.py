@@ -1,0 +1,59 @@
+"""Run a spec in this process with a progress bar: for a GPU box without a broker."""
+
+import threading
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
+from experiments.services import run_execute, run_trigger
+
+
+class Command(BaseCommand):
+    help = (
+        "Run an experiment spec in this process (no broker, no worker), showing progress. The run is recorded "
+        "like any other; an identical spec that already succeeded is reported from cache unless --force."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("spec_id", type=int)
+        parser.add_argument("--force", action="store_true", help="Run again even if an identical run succeeded.")
+
+    def handle(self, *args, spec_id: int, force: bool, **options) -> None:
+        spec = ExperimentSpec.objects.filter(pk=spec_id).first()
+        if spec is None:
+            raise CommandError(f"There is no experiment spec {spec_id}.")
+        try:
+            trigger = run_trigger(spec=spec, user=None, force=force, dispatch=False)
+        except ValidationError as exc:
+            raise CommandError(f"Spec {spec_id} is not runnable: {exc.message_dict}") from None
+        run = trigger.run
+        if trigger.cached:
+            self.stdout.write(f"Spec {spec_id} already succeeded as run {run.pk} (use --force to replicate).")
+        elif not trigger.created:
+            raise CommandError(f"Run {run.pk} of this spec is already {run.status}; wait for it or cancel it.")
+        else:
+            self._execute_with_bar(run.pk, spec.title)
+            run.refresh_from_db()
+        self._report(run)
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"Run {run.pk} {run.status}: {run.error.strip().splitlines()[-1:] or ''}")
+
+    def _execute_with_bar(self, run_id: int, title: str) -> None:
+        worker = threading.Thread(target=run_execute, kwargs={"run_id": run_id, "worker": "run_experiment"})
+        worker.start()
+        with tqdm(total=100, desc=title[:40], unit="%", file=self.stderr._out) as bar:
+            while worker.is_alive():
+                worker.join(timeout=0.5)
+                run = ExperimentRun.objects.only("progress", "progress_message").get(pk=run_id)
+                bar.n = round(run.progress * 100)
+                bar.set_postfix_str(run.progress_message)
+                bar.refresh()
+
+    def _report(self, run: ExperimentRun) -> None:
+        self.stdout.write(f"Run {run.pk}: {run.status} (attempts {run.attempts}, device {run.device or '-'})")
+        for name, value in sorted(run.metrics.items()):
+            self.stdout.write(f"  {name} = {value}")
+        if run.verdict:
+            self.stdout.write(f"  verdict: {run.verdict}")

@@ -1,0 +1,147 @@
+"""Experiment specs attached to ideas, their runs, and the files runs write.
+
+The lifecycle of a run lives in `experiments.services`; these models hold
+fields, choices and constraints only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Comparator(models.TextChoices):
+    GE = ">=", "at least"
+    GT = ">", "more than"
+    LE = "<=", "at most"
+    LT = "<", "less than"
+
+
+class Verdict(models.TextChoices):
+    SUPPORTS = "supports", "supports"
+    REFUTES = "refutes", "refutes"
+    INCONCLUSIVE = "inconclusive", "inconclusive"
+
+
+class ExperimentSpec(models.Model):
+    """A runnable experiment for an idea: a registered kind, its params, a seed and an optional criterion.
+
+    `criterion` is pre-registered evidence: {"metric", "comparator", "threshold",
+    "if_met", "otherwise"}, where the last two are verdicts.
+    """
+
+    idea = models.ForeignKey("ideas.Idea", on_delete=models.CASCADE, related_name="experiment_specs")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=64, db_index=True)
+    params = models.JSONField(default=dict)
+    seed = models.PositiveIntegerField(default=0)
+    criterion = models.JSONField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["idea_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.kind})"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class ExperimentRun(models.Model):
+    """One execution of a spec (see DESIGN.md, "Data flow of a run")."""
+
+    spec = models.ForeignKey(ExperimentSpec, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, help_text="The normalized params this run used.")
+    seed = models.PositiveIntegerField(default=0)
+    spec_hash = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    forced = models.BooleanField(default=False, help_text="A replication asked for despite a cached result.")
+    queue = models.CharField(max_length=32, default="cpu")
+    soft_time_limit = models.PositiveIntegerField(default=3600)
+    time_limit = models.PositiveIntegerField(default=3660)
+
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the task message was last sent.")
+
+    metrics = models.JSONField(default=dict, blank=True)
+    series = models.JSONField(default=dict, blank=True, help_text="{metric: [[step, value], ...]}")
+    summary = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    error = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__gte=0, progress__lte=1), name="run_progress_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of spec {self.spec_id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("run-detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Artifact(models.Model):
+    """A file a run wrote, under ARTIFACT_ROOT/runs/<run id>/."""
+
+    run = models.ForeignKey(ExperimentRun, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=100)
+    path = models.CharField(max_length=300, help_text="Relative to the run's artifact folder.")
+    artifact_type = models.CharField(max_length=16)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="artifact_unique_name_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (run {self.run_id})"

@@ -1,0 +1,64 @@
+"""Reads of specs, runs and artifacts, shared by the pages and the API."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
+
+from experiments.engine.registry import Kind, registry
+from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
+
+RUNS_SHOWN_PER_SPEC = 10
+
+
+def kind_catalog() -> list[Kind]:
+    """Every registered kind, by key."""
+    import experiments.engine.kinds  # noqa: F401  (registers every kind)
+
+    return list(registry)
+
+
+def spec_list(*, idea_id: int | None = None) -> QuerySet[ExperimentSpec]:
+    """Specs (of one idea, or all), each with its runs newest first (`spec.recent_runs`)."""
+    qs = ExperimentSpec.objects.select_related("idea", "author").prefetch_related(
+        Prefetch(
+            "runs",
+            queryset=ExperimentRun.objects.select_related("created_by").order_by("-created_at", "-id"),
+            to_attr="recent_runs",
+        )
+    )
+    if idea_id is not None:
+        qs = qs.filter(idea_id=idea_id)
+    return qs.order_by("id")
+
+
+def spec_get(*, pk: int) -> ExperimentSpec:
+    """One spec; raises ExperimentSpec.DoesNotExist."""
+    return spec_list().get(pk=pk)
+
+
+def run_list(*, spec_id: int | None = None, idea_id: int | None = None, status: str = "") -> QuerySet[ExperimentRun]:
+    """Runs newest first, with their spec, idea and artifacts; unknown status is a ValidationError."""
+    if status and status not in RunStatus.values:
+        choices = ", ".join(RunStatus.values)
+        raise ValidationError({"status": f"Unknown run status {status!r}; choose one of {choices}."})
+    qs = ExperimentRun.objects.select_related("spec__idea", "created_by").prefetch_related(
+        Prefetch("artifacts", queryset=Artifact.objects.order_by("name"))
+    )
+    if spec_id is not None:
+        qs = qs.filter(spec_id=spec_id)
+    if idea_id is not None:
+        qs = qs.filter(spec__idea_id=idea_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
+
+
+def run_get(*, pk: int) -> ExperimentRun:
+    """One run with its spec, idea and artifacts; raises ExperimentRun.DoesNotExist."""
+    return run_list().get(pk=pk)
+
+
+def artifact_get(*, run_id: int, name: str) -> Artifact:
+    """One artifact of a run; raises Artifact.DoesNotExist."""
+    return Artifact.objects.select_related("run").get(run_id=run_id, name=name)

@@ -1,0 +1,166 @@
+"""Experiment specs: validation against the registry, criteria, and the spec hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from pydantic import BaseModel
+
+from experiments.engine import ENGINE_VERSION
+from experiments.engine.errors import InvalidParams, UnknownKind
+from experiments.engine.models import RunModelRef
+from experiments.engine.registry import Kind, registry
+from experiments.models import Comparator, ExperimentSpec, Verdict
+from ideas.models import Idea
+from ideas.services import user_can_edit_idea
+
+SEED_MAX = 2**31 - 1
+OPPOSITE = {Verdict.SUPPORTS: Verdict.REFUTES, Verdict.REFUTES: Verdict.SUPPORTS}
+
+
+def kind_get(key: str) -> Kind:
+    """The registered kind, or a ValidationError naming `kind`."""
+    import experiments.engine.kinds  # noqa: F401  (registers every kind)
+
+    try:
+        return registry.get(key)
+    except UnknownKind as exc:
+        raise ValidationError({"kind": str(exc)}) from None
+
+
+def params_validate(kind: Kind, raw: Any) -> BaseModel:
+    """The kind's Params, or a ValidationError naming each bad field as `params.<path>`."""
+    try:
+        params = kind.parse_params(raw)
+    except InvalidParams as exc:
+        raise ValidationError(
+            {("params" if path == "params" else f"params.{path}"): msgs for path, msgs in exc.errors.items()}
+        ) from None
+    _check_model_references(params)
+    return params
+
+
+def _run_refs(value: Any, path: str) -> list[tuple[str, RunModelRef]]:
+    """Every `{"source": "run"}` model reference inside params, with its dotted path."""
+    if isinstance(value, RunModelRef):
+        return [(path, value)]
+    if isinstance(value, BaseModel):
+        found = []
+        for name in type(value).model_fields:
+            found += _run_refs(getattr(value, name), f"{path}.{name}")
+        return found
+    if isinstance(value, list | tuple):
+        return [ref for i, item in enumerate(value) for ref in _run_refs(item, f"{path}.{i}")]
+    return []
+
+
+def _check_model_references(params: BaseModel) -> None:
+    """A reference to another run's checkpoint must exist before anything is queued."""
+    from experiments.models import Artifact, RunStatus
+    from experiments.storage import missing_artifact_message
+
+    errors = {}
+    for path, ref in _run_refs(params, "params"):
+        artifact = Artifact.objects.filter(run_id=ref.run, name=ref.artifact, run__status=RunStatus.SUCCEEDED).first()
+        if artifact is None:
+            errors[path] = [missing_artifact_message(ref.run, ref.artifact)]
+        elif artifact.artifact_type != "checkpoint":
+            errors[path] = [
+                f"Run {ref.run}'s artifact {ref.artifact!r} is a {artifact.artifact_type}, not a checkpoint."
+            ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def criterion_clean(kind: Kind, raw: Any) -> dict[str, Any] | None:
+    """A pre-registered criterion, normalized, or a ValidationError naming `criterion.<field>`."""
+    if raw in (None, {}):
+        return None
+    if not isinstance(raw, dict):
+        raise ValidationError({"criterion": "Must be an object with metric, comparator, threshold and if_met."})
+    allowed = {"metric", "comparator", "threshold", "if_met", "otherwise"}
+    errors: dict[str, str] = {f"criterion.{k}": "Unknown field." for k in raw if k not in allowed}
+    metric = raw.get("metric")
+    if metric not in kind.metrics:
+        errors["criterion.metric"] = f"{kind.key!r} produces no metric {metric!r}; it has: {', '.join(kind.metrics)}."
+    comparator = raw.get("comparator")
+    if comparator not in Comparator.values:
+        errors["criterion.comparator"] = f"Choose one of {', '.join(Comparator.values)}."
+    threshold = raw.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        errors["criterion.threshold"] = "Must be a finite number."
+    if_met = raw.get("if_met")
+    if if_met not in (Verdict.SUPPORTS, Verdict.REFUTES):
+        errors["criterion.if_met"] = "Say what meeting the criterion means: 'supports' or 'refutes'."
+    otherwise = raw.get("otherwise", OPPOSITE.get(if_met, Verdict.INCONCLUSIVE))
+    if otherwise not in Verdict.values:
+        errors["criterion.otherwise"] = f"Choose one of {', '.join(Verdict.values)}."
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "metric": metric,
+        "comparator": comparator,
+        "threshold": float(threshold),
+        "if_met": if_met,
+        "otherwise": otherwise,
+    }
+
+
+def spec_hash(*, kind: Kind, params: BaseModel, seed: int) -> str:
+    """Identity of a run's inputs: kind and its code version, normalized params, seed, engine version."""
+    payload = {
+        "kind": kind.key,
+        "kind_version": kind.version,
+        "engine_version": ENGINE_VERSION,
+        "params": kind.normalized_params(params),
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@transaction.atomic
+def spec_create(
+    *,
+    idea: Idea,
+    user,
+    title: str,
+    kind: str,
+    params: Any = None,
+    seed: int = 0,
+    criterion: Any = None,
+    description: str = "",
+) -> ExperimentSpec:
+    """Attach a runnable spec to an idea.
+
+    Any signed-in user may add a spec; a spec with a criterion moves the idea's
+    status, so only the idea's author or staff may pre-register one.
+    """
+    if not user or not user.is_authenticated:
+        raise PermissionDenied("Sign in to add an experiment.")
+    title = " ".join((title or "").split())
+    if not title:
+        raise ValidationError({"title": "A title is required."})
+    if len(title) > 200:
+        raise ValidationError({"title": "At most 200 characters."})
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValidationError({"seed": f"Must be an integer from 0 to {SEED_MAX}."})
+    kind_obj = kind_get(kind)
+    validated = params_validate(kind_obj, params)
+    clean_criterion = criterion_clean(kind_obj, criterion)
+    if clean_criterion and not user_can_edit_idea(user, idea):
+        raise PermissionDenied("Only the idea's author or staff can pre-register a criterion for it.")
+    return ExperimentSpec.objects.create(
+        idea=idea,
+        title=title,
+        description=description or "",
+        kind=kind_obj.key,
+        params=kind_obj.normalized_params(validated),
+        seed=seed,
+        criterion=clean_criterion,
+        author=user,
+    )

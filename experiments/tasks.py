@@ -1,0 +1,21 @@
+"""Celery tasks: fetch by id, call a service, nothing else."""
+
+from celery import shared_task
+
+from experiments.services import run_execute, runs_reap
+
+
+@shared_task(name="experiments.execute_run", Request="experiments.worker:RunRequest", ignore_result=True)
+def execute_run(run_id: int) -> None:
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="experiments.reap_runs", ignore_result=True)
+def reap_runs() -> None:
+    runs_reap()
+
+
+@shared_task(name="experiments.ping", ignore_result=False)
+def ping() -> str:
+    """An empty task: proves a worker answers, and is the baseline of benchmarks/dispatch.py."""
+    return "pong"

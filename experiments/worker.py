@@ -1,0 +1,82 @@
+"""Worker-side hooks that run in the Celery worker's main process, where a dead child cannot reach.
+
+- `RunRequest` sees what happens to a run's process from outside: when the
+  process was killed (out of memory, a segfault, kill -9) the run is queued
+  again while attempts remain, else failed; when the hard time limit killed
+  it, the run fails with that reason.
+- A reaper thread in every worker re-queues or fails runs whose heartbeat went
+  stale (their whole worker died) and resends queued runs whose message was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+from celery.signals import worker_ready, worker_shutdown
+from celery.worker.request import Request
+from django.conf import settings
+from django.db import close_old_connections
+
+log = logging.getLogger(__name__)
+
+
+def _run_id(request: Request) -> int | None:
+    try:
+        return int(request.args[0])
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+class RunRequest(Request):
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        if not soft and (run_id := _run_id(self)) is not None:
+            from experiments.services import run_time_limit_exceeded
+
+            close_old_connections()
+            run_time_limit_exceeded(run_id=run_id, seconds=timeout)
+        super().on_timeout(soft, timeout)
+
+    def on_failure(self, exc_info, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        run_id = _run_id(self)
+        if (
+            run_id is not None
+            and isinstance(exc, WorkerLostError | SystemExit)
+            and not isinstance(exc, TimeLimitExceeded)
+        ):
+            from experiments.services import run_worker_lost
+
+            close_old_connections()
+            # Before the message is requeued below, so the redelivery finds the run queued (or failed).
+            run_worker_lost(run_id=run_id, reason=f"The worker process died ({exc})")
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
+_stop = threading.Event()
+
+
+def _reap_forever(interval: float) -> None:
+    from experiments.services import runs_reap
+
+    while not _stop.wait(interval):
+        try:
+            close_old_connections()
+            report = runs_reap()
+            if report.requeued or report.failed or report.resent:
+                log.warning("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
+        except Exception:
+            log.exception("reaper pass failed")
+
+
+@worker_ready.connect
+def start_reaper(**_: object) -> None:
+    interval = settings.RUN_REAP_INTERVAL_SECONDS
+    if interval > 0:
+        threading.Thread(target=_reap_forever, args=(interval,), name="run-reaper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def stop_reaper(**_: object) -> None:
+    _stop.set()

@@ -1,0 +1,153 @@
+"""The engine without Django: registry, params, runtime context, executor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file
+
+import experiments.engine.kinds  # noqa: F401
+from experiments.engine.errors import ArtifactError, DuplicateKind, InvalidParams, RunCancelled, UnknownKind
+from experiments.engine.executor import BadResult, execute
+from experiments.engine.registry import Kind, KindResult, Registry, registry
+from experiments.engine.runtime import MemoryReporter, RunContext
+
+
+class TinyParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    n: int = Field(1, ge=1, le=10)
+
+
+def tiny_kind(key: str = "tiny", run=lambda params, ctx: KindResult(metrics={"n": params.n})) -> Kind:
+    return Kind(key=key, title="Tiny", doc="A test kind.", params_model=TinyParams, metrics={"n": "n"}, run=run)
+
+
+def make_ctx(tmp_path, seed: int = 0, reporter=None) -> RunContext:
+    return RunContext(seed=seed, device="cpu", artifact_dir=tmp_path / "artifacts", reporter=reporter)
+
+
+def test_registering_a_key_twice_raises():
+    reg = Registry()
+    reg.register(tiny_kind())
+    with pytest.raises(DuplicateKind):
+        reg.register(tiny_kind())
+
+
+def test_unknown_key_raises_a_named_error_listing_the_known_ones():
+    with pytest.raises(UnknownKind) as excinfo:
+        registry.get("induction_magic")
+    assert "induction_magic" in str(excinfo.value) and "smoke" in str(excinfo.value)
+
+
+def test_params_must_be_frozen_and_forbid_extra_fields():
+    class Loose(BaseModel):
+        n: int = 1
+
+    with pytest.raises(ValueError, match="frozen"):
+        Kind(key="loose", title="", doc="", params_model=Loose, metrics={}, run=lambda p, c: KindResult())
+
+
+def test_invalid_params_name_every_bad_field():
+    smoke = registry.get("smoke")
+    with pytest.raises(InvalidParams) as excinfo:
+        smoke.parse_params({"steps": 0, "delay_seconds": 1000, "shell": "rm -rf /"})
+    assert set(excinfo.value.errors) == {"steps", "delay_seconds", "shell"}
+    with pytest.raises(InvalidParams) as excinfo:
+        smoke.parse_params(["not", "an", "object"])
+    assert "params" in excinfo.value.errors
+
+
+def test_every_registered_kind_documents_itself_and_bounds_its_params():
+    for kind in registry:
+        assert kind.doc and kind.metrics and kind.device in ("cpu", "gpu")
+        schema = kind.params_schema()
+        assert schema["additionalProperties"] is False
+        for name, prop in schema["properties"].items():
+            if prop.get("type") == "integer":
+                assert "maximum" in prop, f"{kind.key}.{name} has no upper bound"
+
+
+def test_seeds_make_a_run_repeat_exactly(tmp_path):
+    smoke = registry.get("smoke")
+    params = smoke.parse_params({"steps": 2})
+    first = execute(smoke, params, make_ctx(tmp_path, seed=3)).metrics
+    again = execute(smoke, params, make_ctx(tmp_path, seed=3)).metrics
+    other = execute(smoke, params, make_ctx(tmp_path, seed=4)).metrics
+    assert first == again
+    assert first["torch_draw"] != other["torch_draw"]
+
+
+def test_progress_metrics_and_cancellation_go_through_the_reporter(tmp_path):
+    reporter = MemoryReporter()
+    smoke = registry.get("smoke")
+    result = execute(smoke, smoke.parse_params({"steps": 4}), make_ctx(tmp_path, reporter=reporter))
+    assert result.metrics["sum_of_steps"] == 10
+    assert [f for f, _ in reporter.progress_log] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert [(n, s) for n, _, s in reporter.metrics] == [("count", 1), ("count", 2), ("count", 3), ("count", 4)]
+
+    reporter.cancel = True
+    with pytest.raises(RunCancelled):
+        execute(smoke, smoke.parse_params({"steps": 4}), make_ctx(tmp_path, reporter=reporter))
+
+
+def test_progress_never_moves_backwards(tmp_path):
+    reporter = MemoryReporter()
+    ctx = make_ctx(tmp_path, reporter=reporter)
+    ctx.progress(0.5, "half")
+    ctx.progress(0.2, "oops")
+    ctx.progress(7, "over")
+    assert [f for f, _ in reporter.progress_log] == [0.5, 0.5, 1.0]
+
+
+def test_artifacts_json_tensors_and_plotly(tmp_path):
+    ctx = make_ctx(tmp_path)
+    rec = ctx.save_artifact("summary", {"heads": [[0, 1]], "score": np.float32(0.5)})
+    assert rec.artifact_type == "json"
+    assert json.loads((ctx.artifact_dir / rec.path).read_text()) == {"heads": [[0, 1]], "score": 0.5}
+
+    scores = torch.arange(6.0).reshape(2, 3)
+    rec = ctx.save_artifact("scores", {"induction": scores, "previous": np.ones((2, 3), dtype=np.float32)})
+    loaded = load_file(str(ctx.artifact_dir / rec.path))
+    assert torch.equal(loaded["induction"], scores) and loaded["previous"].shape == (2, 3)
+    assert rec.size > 0 and len(rec.sha256) == 64
+
+    rec = ctx.save_artifact("loss-curve", go.Figure(go.Scatter(x=[1, 2], y=[3, 1])))
+    assert rec.artifact_type == "plotly" and rec.path.endswith(".plotly.json")
+    assert json.loads((ctx.artifact_dir / rec.path).read_text())["data"][0]["y"] == [3, 1]
+
+
+@pytest.mark.parametrize("name", ["../escape", "", "a/b", "x" * 101])
+def test_artifact_names_are_checked(tmp_path, name):
+    with pytest.raises(ArtifactError):
+        make_ctx(tmp_path).save_artifact(name, {"a": 1})
+
+
+def test_artifact_names_are_unique_and_values_must_be_json(tmp_path):
+    ctx = make_ctx(tmp_path)
+    ctx.save_artifact("a", [1])
+    with pytest.raises(ArtifactError):
+        ctx.save_artifact("a", [2])
+    with pytest.raises(ArtifactError):
+        ctx.save_artifact("b", {"x": float("nan")})
+
+
+def test_non_finite_metrics_are_recorded_as_missing(tmp_path):
+    kind = tiny_kind(run=lambda params, ctx: KindResult(metrics={"n": float("nan"), "ok": 2}))
+    assert execute(kind, kind.parse_params({}), make_ctx(tmp_path)).metrics == {"n": None, "ok": 2.0}
+
+
+def test_a_kind_returning_something_else_is_a_bad_result(tmp_path):
+    kind = tiny_kind(run=lambda params, ctx: {"n": 1})
+    with pytest.raises(BadResult):
+        execute(kind, kind.parse_params({}), make_ctx(tmp_path))
+
+
+def test_a_kind_may_lower_but_never_raise_its_time_limits():
+    smoke = registry.get("smoke")
+    assert smoke.time_limits(smoke.parse_params({})) == (smoke.soft_time_limit, smoke.time_limit)
+    assert smoke.time_limits(smoke.parse_params({"time_limit_seconds": 5})) == (5, 5)

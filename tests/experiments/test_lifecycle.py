@@ -1,0 +1,152 @@
+"""The run lifecycle against a real Celery worker process (Redis in CI).
+
+A run is never lost, duplicated or stuck: these tests kill workers, cancel
+runs, overrun time limits and roll back transactions, and check the state
+every run ends in.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from experiments.models import ExperimentRun, RunStatus
+from experiments.services import run_cancel, run_trigger, spec_create
+from experiments.services import runs as runs_module
+from tests.experiments.conftest import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def smoke_spec(idea, user, **params):
+    return spec_create(idea=idea, user=user, title="smoke", kind="smoke", params=params, seed=7)
+
+
+def status_of(run) -> str:
+    run.refresh_from_db()
+    return run.status
+
+
+def finished(run, timeout: float = 60) -> ExperimentRun:
+    wait_for(lambda: status_of(run) in ("succeeded", "failed", "cancelled"), timeout=timeout, what=f"run {run.pk}")
+    return run
+
+
+def test_trigger_runs_to_success_with_metrics(start_worker, hypothesis, researcher):
+    start_worker()
+    result = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=5), user=researcher)
+    assert result.created and not result.cached
+    run = finished(result.run)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.metrics["steps_completed"] == 5 and run.metrics["sum_of_steps"] == 15
+    assert run.attempts == 1 and run.progress == 1.0
+    assert [point[0] for point in run.series["count"]] == [1, 2, 3, 4, 5]
+    assert run.manifest["spec_hash"] == run.spec_hash and run.manifest["seed"] == 7
+    assert run.manifest["versions"]["torch"]
+
+
+def test_identical_trigger_is_cached_and_force_replicates(start_worker, hypothesis, researcher, monkeypatch):
+    start_worker()
+    spec = smoke_spec(hypothesis, researcher, steps=3)
+    first = finished(run_trigger(spec=spec, user=researcher).run)
+    assert first.status == RunStatus.SUCCEEDED
+
+    sent = []
+    real_send = runs_module._send
+    monkeypatch.setattr(runs_module, "_send", lambda run: (sent.append(run.pk), real_send(run)))
+    cached = run_trigger(spec=spec, user=researcher)
+    assert cached.cached and cached.run.pk == first.pk and not cached.created
+    assert sent == [] and ExperimentRun.objects.count() == 1
+
+    replication = run_trigger(spec=spec, user=researcher, force=True)
+    assert replication.created and replication.run.pk != first.pk and replication.run.forced
+    second = finished(replication.run)
+    assert second.status == RunStatus.SUCCEEDED
+    assert sent == [second.pk]
+    # Same spec, same seed: the replication reproduces every number.
+    assert second.metrics == first.metrics
+    assert second.spec_hash == first.spec_hash
+
+
+def test_killed_worker_run_completes_once_on_a_new_worker(start_worker, hypothesis, researcher):
+    worker = start_worker()
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=20, delay_seconds=0.25), user=researcher).run
+    wait_for(lambda: status_of(run) == "running" and run.progress >= 0.2, timeout=60, what="the run to get going")
+    worker.kill()
+
+    start_worker()  # its reaper finds the silent run and queues it again
+    run = finished(run, timeout=90)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts == 2
+    assert run.metrics["sum_of_steps"] == sum(range(1, 21))
+    assert "Attempt 1 lost" not in run.error  # the error of the lost attempt is cleared on success
+    assert ExperimentRun.objects.count() == 1
+
+
+def test_killed_worker_without_restart_is_reaped_as_failed(start_worker, hypothesis, researcher, settings):
+    settings.RUN_MAX_ATTEMPTS = 1
+    worker = start_worker()
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=50, delay_seconds=0.2), user=researcher).run
+    wait_for(lambda: status_of(run) == "running", timeout=60, what="the run to start")
+    worker.kill()
+    time.sleep(settings.RUN_STALE_AFTER_SECONDS + 0.5)
+    call_command("reap_runs")
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "stopped sending heartbeats" in run.error and "giving up" in run.error
+
+
+def test_cancel_running_run_is_cancelled_within_five_seconds(start_worker, hypothesis, researcher):
+    start_worker()
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=200, delay_seconds=0.1), user=researcher).run
+    wait_for(lambda: status_of(run) == "running", timeout=60, what="the run to start")
+    asked = time.monotonic()
+    run_cancel(run=run, user=researcher)
+    wait_for(lambda: status_of(run) == "cancelled", timeout=5, what="cancellation")
+    assert time.monotonic() - asked < 5
+    assert run.progress < 1.0
+
+
+def test_cancelled_queued_run_never_starts(start_worker, hypothesis, researcher):
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=2), user=researcher).run
+    run_cancel(run=run, user=researcher)  # before any worker exists
+    worker = start_worker()
+    wait_for(lambda: "experiments.execute_run" in worker.log() and "succeeded" in worker.log(), timeout=30,
+             what="the worker to consume the message")  # fmt: skip
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.attempts == 0 and run.started_at is None
+
+
+def test_hard_time_limit_fails_the_run_with_that_reason(start_worker, hypothesis, researcher):
+    start_worker()
+    spec = smoke_spec(hypothesis, researcher, steps=100, delay_seconds=0.2, time_limit_seconds=2)
+    run = finished(run_trigger(spec=spec, user=researcher).run)
+    assert run.status == RunStatus.FAILED
+    assert "hard time limit of 2 s" in run.error
+
+
+def test_task_sent_inside_rolled_back_transaction_never_runs(start_worker, hypothesis, researcher):
+    worker = start_worker()
+    spec = smoke_spec(hypothesis, researcher, steps=1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        doomed = run_trigger(spec=spec, user=researcher).run
+        raise RuntimeError("roll back")
+    assert not ExperimentRun.objects.filter(pk=doomed.pk).exists()
+    later = finished(run_trigger(spec=spec, user=researcher).run)  # proves the worker is consuming
+    assert later.status == RunStatus.SUCCEEDED
+    assert worker.log().count("experiments.execute_run[") == worker.log().count(f"[{later.task_id}]")
+    assert doomed.task_id not in worker.log()
+
+
+def test_kind_that_always_kills_its_worker_fails_after_the_attempt_limit(start_worker, hypothesis, researcher):
+    # A slow reaper, so it is the worker's own view of its dead child that decides.
+    worker = start_worker(RUN_STALE_AFTER_SECONDS="60")
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=3, exit_at_step=2), user=researcher).run
+    run = finished(run, timeout=120)
+    assert run.status == RunStatus.FAILED
+    assert run.attempts == run.max_attempts == 3
+    assert "worker process died" in run.error and "giving up" in run.error
+    assert worker.process.poll() is None  # the worker itself survived its children

@@ -1,0 +1,266 @@
+"""Spec and run services in-process (the worker-process tests are in test_lifecycle.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from experiments.errors import RunQuotaExceeded
+from experiments.models import ExperimentRun, RunStatus, Verdict
+from experiments.services import (
+    run_cancel,
+    run_execute,
+    run_trigger,
+    runs_reap,
+    spec_create,
+    verdict_for,
+)
+from experiments.services import runs as runs_module
+from ideas.models import IdeaKind, IdeaStatus, StatusChange
+from ideas.services import idea_set_status
+from tests.factories import IdeaFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch, settings, tmp_path):
+    """Runs execute in-process here: record what would be sent instead of sending it."""
+    settings.ARTIFACT_ROOT = tmp_path
+    sent: list[int] = []
+    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
+    return sent
+
+
+@pytest.fixture
+def author(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def hypothesis(author):
+    return IdeaFactory(kind=IdeaKind.HYPOTHESIS, author=author)
+
+
+def smoke(idea, user, criterion=None, seed=0, **params):
+    return spec_create(idea=idea, user=user, title="smoke", kind="smoke", params=params, seed=seed, criterion=criterion)
+
+
+def trigger_and_run(spec, user, **kwargs) -> ExperimentRun:
+    run = run_trigger(spec=spec, user=user, **kwargs).run
+    run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_spec_params_are_normalized_with_defaults(hypothesis, author):
+    spec = smoke(hypothesis, author, steps=3)
+    assert spec.params == {
+        "steps": 3,
+        "delay_seconds": 0.0,
+        "fail_at_step": None,
+        "exit_at_step": None,
+        "time_limit_seconds": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "nope"}, "kind"),
+        ({"params": {"steps": 10**9}}, "params.steps"),
+        ({"params": {"code": "import os"}}, "params.code"),
+        ({"params": "steps=3"}, "params"),
+        ({"title": "  "}, "title"),
+        ({"seed": -1}, "seed"),
+        ({"criterion": {"metric": "accuracy", "comparator": ">=", "threshold": 1, "if_met": "supports"}},
+         "criterion.metric"),
+        ({"criterion": {**SUPPORT_IF_FIVE_STEPS, "comparator": "=="}}, "criterion.comparator"),
+        ({"criterion": {**SUPPORT_IF_FIVE_STEPS, "threshold": "high"}}, "criterion.threshold"),
+        ({"criterion": {**SUPPORT_IF_FIVE_STEPS, "if_met": "proves"}}, "criterion.if_met"),
+    ],
+)  # fmt: skip
+def test_bad_specs_are_refused_naming_the_field(hypothesis, author, kwargs, field):
+    values = {"idea": hypothesis, "user": author, "title": "t", "kind": "smoke", "params": {}} | kwargs
+    with pytest.raises(ValidationError) as excinfo:
+        spec_create(**values)
+    assert field in excinfo.value.message_dict
+
+
+def test_only_the_idea_author_or_staff_pre_register_a_criterion(hypothesis):
+    with pytest.raises(PermissionDenied):
+        smoke(hypothesis, UserFactory(), criterion=SUPPORT_IF_FIVE_STEPS)
+    smoke(hypothesis, UserFactory(), steps=1)  # a spec without a criterion is fine
+
+
+def test_a_run_reference_to_a_missing_checkpoint_is_refused_before_queueing(hypothesis, author):
+    from experiments.engine.models import RunModelRef
+    from experiments.services.specs import _check_model_references
+
+    class Params(__import__("pydantic").BaseModel):
+        model: RunModelRef
+
+    with pytest.raises(ValidationError) as excinfo:
+        _check_model_references(Params(model=RunModelRef(run=999, artifact="checkpoint-1")))
+    assert excinfo.value.message_dict == {"params.model": ["There is no run 999."]}
+
+
+def test_trigger_sends_once_after_commit_and_caches_success(
+    hypothesis, author, no_broker, django_capture_on_commit_callbacks
+):
+    spec = smoke(hypothesis, author, steps=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run_trigger(spec=spec, user=author)
+    assert first.created and no_broker == [first.run.pk]
+    assert first.run.status == RunStatus.QUEUED and first.run.queue == "cpu"
+    # A second trigger while it waits returns the same run: a double click never makes two.
+    assert run_trigger(spec=spec, user=author).run.pk == first.run.pk
+    run_execute(run_id=first.run.pk)
+    cached = run_trigger(spec=spec, user=author)
+    assert cached.cached and cached.run.pk == first.run.pk
+    assert ExperimentRun.objects.count() == 1
+
+
+def test_a_redelivered_message_never_runs_a_run_twice(hypothesis, author):
+    run = trigger_and_run(smoke(hypothesis, author, steps=2), author)
+    assert run_execute(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.attempts == 1 and run.status == RunStatus.SUCCEEDED
+
+
+def test_anonymous_users_cannot_trigger_and_queued_runs_are_capped(hypothesis, author, settings):
+    from django.contrib.auth.models import AnonymousUser
+
+    with pytest.raises(PermissionDenied):
+        run_trigger(spec=smoke(hypothesis, author), user=AnonymousUser())
+    settings.RUN_QUEUE_CAP_PER_USER = 2
+    for steps in (1, 2):
+        run_trigger(spec=smoke(hypothesis, author, steps=steps), user=author)
+    with pytest.raises(RunQuotaExceeded):
+        run_trigger(spec=smoke(hypothesis, author, steps=3), user=author)
+
+
+def test_failure_is_recorded_with_the_error(hypothesis, author):
+    run = trigger_and_run(smoke(hypothesis, author, steps=5, fail_at_step=3), author)
+    assert run.status == RunStatus.FAILED and "Failing at step 3" in run.error
+    assert run.verdict == "" and run.finished_at is not None
+
+
+def test_cancel_permissions_and_queued_cancel(hypothesis, author):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    with pytest.raises(PermissionDenied):
+        run_cancel(run=run, user=UserFactory())
+    run = run_cancel(run=run, user=author)
+    assert run.status == RunStatus.CANCELLED
+    assert run_execute(run_id=run.pk) is None  # it never starts
+
+
+@pytest.mark.parametrize(
+    ("criterion", "metrics", "verdict"),
+    [
+        ({"metric": "m", "comparator": ">=", "threshold": 0.5, "if_met": "supports", "otherwise": "refutes"},
+         {"m": 0.5}, "supports"),
+        ({"metric": "m", "comparator": ">", "threshold": 0.5, "if_met": "supports", "otherwise": "refutes"},
+         {"m": 0.5}, "refutes"),
+        ({"metric": "m", "comparator": "<", "threshold": 0.3, "if_met": "refutes", "otherwise": "inconclusive"},
+         {"m": 0.1}, "refutes"),
+        ({"metric": "m", "comparator": "<=", "threshold": 0.3, "if_met": "refutes", "otherwise": "inconclusive"},
+         {"m": 0.9}, "inconclusive"),
+        ({"metric": "m", "comparator": ">=", "threshold": 0.5, "if_met": "supports", "otherwise": "refutes"},
+         {"m": None}, "inconclusive"),
+        (None, {"m": 1}, ""),
+    ],
+)  # fmt: skip
+def test_verdicts_follow_the_pre_registered_criterion(criterion, metrics, verdict):
+    assert verdict_for(criterion, metrics) == verdict
+
+
+def test_hypothesis_status_follows_verdicts_and_names_the_run(hypothesis, author):
+    supports = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    run = trigger_and_run(supports, author)
+    assert run.verdict == Verdict.SUPPORTS
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.SUPPORTED
+    change = StatusChange.objects.get(idea=hypothesis)
+    assert change.run == run and change.changed_by is None and f"Run {run.pk}" in change.reason
+
+    refutes = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=4)  # not met: refutes
+    trigger_and_run(refutes, author)
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.INCONCLUSIVE  # the verdicts disagree
+
+
+def test_refuted_when_only_refuting_verdicts(hypothesis, author):
+    trigger_and_run(smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=2), author)
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.REFUTED
+
+
+def test_staff_override_wins_until_the_next_verdict(hypothesis, author):
+    staff = UserFactory(is_staff=True)
+    spec = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    trigger_and_run(spec, author)
+    idea_set_status(idea=hypothesis, status=IdeaStatus.IN_PROGRESS, user=staff, reason="needs a bigger model")
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.IN_PROGRESS
+    trigger_and_run(spec, author, force=True)  # a replication brings a new verdict
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.SUPPORTED
+    assert (
+        list(StatusChange.objects.filter(idea=hypothesis).values_list("to_status", flat=True))
+        == [
+            "supported",
+            "in_progress",
+            "supported",
+        ][::-1]
+    )
+
+
+def test_open_ended_ideas_get_verdicts_but_keep_their_status(author):
+    idea = IdeaFactory(kind=IdeaKind.OPEN_ENDED, author=author)
+    run = trigger_and_run(smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5), author)
+    assert run.verdict == Verdict.SUPPORTS
+    idea.refresh_from_db()
+    assert idea.status == IdeaStatus.OPEN
+
+
+def test_reaper_requeues_stale_runs_then_fails_them_when_attempts_run_out(hypothesis, author, no_broker):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    long_ago = timezone.now() - timedelta(minutes=10)
+    ExperimentRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, attempts=1, max_attempts=2, heartbeat_at=long_ago
+    )
+    report = runs_reap(stale_after=60)
+    assert report.requeued == [run.pk] and run.pk in report.resent
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and "Attempt 1 lost" in run.error
+
+    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=2, heartbeat_at=long_ago)
+    assert runs_reap(stale_after=60).failed == [run.pk]
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "stopped sending heartbeats" in run.error
+
+
+def test_reaper_resends_queued_runs_whose_message_was_lost(hypothesis, author, no_broker):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    # As after a send that failed (the broker was down): no sent_at, and it has waited an hour.
+    ExperimentRun.objects.filter(pk=run.pk).update(sent_at=None, created_at=timezone.now() - timedelta(hours=1))
+    assert runs_reap(resend_after=7200).resent == []
+    assert runs_reap(resend_after=60).resent == [run.pk]
+    assert no_broker == [run.pk]
+
+
+def test_a_zombie_attempt_cannot_overwrite_a_newer_one(hypothesis, author):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=2)
+    run.refresh_from_db()
+    stale_view = ExperimentRun.objects.get(pk=run.pk)
+    stale_view.attempts = 1  # what the first attempt believes
+    assert runs_module._finish(stale_view, RunStatus.SUCCEEDED) is False
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
