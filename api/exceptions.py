@@ -4,7 +4,8 @@
 
 `errors` appears only on 400s and maps each offending field (dotted for nested
 items: "tags.0") to its messages. Services raise Django's ValidationError and
-PermissionDenied; they become 400 and 403 here, keeping the service's words.
+PermissionDenied; they become 400 and 403 here, keeping the service's words. A
+full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead.
 An unexpected exception is logged and answered with a JSON 500 rather than an
 HTML page (in DEBUG it propagates, so the developer sees the traceback).
 """
@@ -21,9 +22,24 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from experiments.errors import RunQuotaExceeded
+
 logger = logging.getLogger("api")
 
 NON_FIELD = "non_field_errors"
+
+# Seconds to suggest in Retry-After when a run queue is full: a polling interval, not a promise
+# (the cap frees as soon as one of the caller's queued runs starts).
+RUN_QUOTA_RETRY_AFTER = 60
+
+
+class RunQueueFull(exceptions.APIException):
+    """429: the caller has as many queued runs as one person may."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "You have as many queued runs as one person may; wait for some to start."
+    default_code = "run_quota_exceeded"
+    wait = RUN_QUOTA_RETRY_AFTER  # DRF's handler turns `wait` into Retry-After
 
 
 def _as_api_exception(exc: Exception) -> Exception:
@@ -32,6 +48,8 @@ def _as_api_exception(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({NON_FIELD: exc.messages})
+    if isinstance(exc, RunQuotaExceeded):
+        return RunQueueFull(str(exc) or None)
     if isinstance(exc, django_exceptions.PermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, django_exceptions.ObjectDoesNotExist | Http404):

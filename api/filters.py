@@ -11,7 +11,8 @@ from django.conf import settings
 from django.http import QueryDict
 from rest_framework import serializers
 
-from ideas.models import IdeaKind, IdeaStatus
+from experiments.models import ExperimentSpec, RunStatus
+from ideas.models import Idea, IdeaKind, IdeaStatus
 from ideas.selectors import ORDERINGS, SEARCH_MAX, IdeaFilters
 
 ALWAYS_ALLOWED = frozenset({"format"})
@@ -69,3 +70,44 @@ def parse_query(serializer_class: type[serializers.Serializer], query: QueryDict
     serializer = serializer_class(data={name: query.get(name) for name in query if name not in ALWAYS_ALLOWED})
     serializer.is_valid(raise_exception=True)
     return serializer
+
+
+# --- experiments and runs ---
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """`page` and `page_size`, as on the idea list."""
+
+    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.API_MAX_PAGE_SIZE,
+        help_text=f"Default {settings.API_PAGE_SIZE}, at most {settings.API_MAX_PAGE_SIZE}.",
+    )
+
+
+def _existing_id(model, label: str, value: int) -> int:
+    """A filter naming a row that does not exist is a 400, like a tag that does not exist."""
+    if not model.objects.filter(pk=value).exists():
+        raise serializers.ValidationError(f"No {label} with id {value}.")
+    return value
+
+
+class SpecListQuerySerializer(PageQuerySerializer):
+    idea = serializers.IntegerField(required=False, min_value=1, help_text="An idea's id: only its specs.")
+
+    def validate_idea(self, value: int) -> int:
+        return _existing_id(Idea, "idea", value)
+
+
+class RunListQuerySerializer(PageQuerySerializer):
+    spec = serializers.IntegerField(required=False, min_value=1, help_text="A spec's id: only its runs.")
+    idea = serializers.IntegerField(required=False, min_value=1, help_text="An idea's id: the runs of all its specs.")
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False, allow_blank=True)
+
+    def validate_spec(self, value: int) -> int:
+        return _existing_id(ExperimentSpec, "experiment", value)
+
+    def validate_idea(self, value: int) -> int:
+        return _existing_id(Idea, "idea", value)

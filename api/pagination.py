@@ -15,3 +15,7 @@ class IdeaPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = settings.API_MAX_PAGE_SIZE
     invalid_page_message = "Page {page_number} does not exist: {message}."
+
+
+class ExperimentPagination(IdeaPagination):
+    """Pages of experiment specs and runs: the same parameters and limits as the idea list."""

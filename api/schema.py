@@ -25,3 +25,8 @@ def error_responses(*codes: int) -> dict[tuple[int, str], OpenApiResponse]:
         (code, "application/json"): OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
         for code in sorted({400, 401, 429, *codes})
     }
+
+
+def not_found(description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    """A 404 that says what was not found (the default description speaks of ideas)."""
+    return {(404, "application/json"): OpenApiResponse(ErrorSerializer, description=description)}

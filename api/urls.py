@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import auth, export, ideas, links, not_found, status, taxonomy, votes
+from api.views import auth, experiments, export, ideas, links, not_found, runs, status, taxonomy, votes
 
 app_name = "api"
 
@@ -18,6 +18,15 @@ urlpatterns = [
     path("tags/", taxonomy.TagList.as_view(), name="tag-list"),
     path("collections/", taxonomy.CollectionList.as_view(), name="collection-list"),
     path("auth/token/", auth.TokenCreate.as_view(), name="token"),
+    path("experiment-kinds/", experiments.KindList.as_view(), name="experiment-kind-list"),
+    path("experiment-kinds/<str:key>/", experiments.KindDetail.as_view(), name="experiment-kind-detail"),
+    path("experiments/", experiments.SpecListCreate.as_view(), name="experiment-list"),
+    path("experiments/<int:pk>/", experiments.SpecDetail.as_view(), name="experiment-detail"),
+    path("experiments/<int:pk>/runs/", experiments.SpecRunTrigger.as_view(), name="experiment-runs"),
+    path("runs/", runs.RunList.as_view(), name="run-list"),
+    path("runs/<int:pk>/", runs.RunDetail.as_view(), name="run-detail"),
+    path("runs/<int:pk>/cancel/", runs.RunCancel.as_view(), name="run-cancel"),
+    path("runs/<int:pk>/artifacts/<str:name>/", runs.RunArtifactDownload.as_view(), name="run-artifact"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),

@@ -227,6 +227,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_THROTTLE_ANON", "200/min"),
         "write": os.environ.get("API_THROTTLE_WRITE", "60/min"),
+        "trigger": os.environ.get("API_THROTTLE_TRIGGER", "30/min"),  # run triggers, per user
     },
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -250,5 +251,7 @@ SPECTACULAR_SETTINGS = {
         "IdeaKindEnum": "ideas.models.IdeaKind",
         "IdeaStatusEnum": "ideas.models.IdeaStatus",
         "LinkTypeEnum": "ideas.models.LinkType",
+        "RunStatusEnum": "experiments.models.RunStatus",
+        "VerdictEnum": "experiments.models.Verdict",
     },
 }

@@ -4,7 +4,8 @@ Every operation in /api/schema/ is called with examples generated from the schem
 (valid and invalid, fixed seed, a bounded number each) through the WSGI app, as
 a signed-in staff member who authored some of the ideas, so every write runs:
 no 5xx, every status code, content
-type and body as the schema documents.
+type and body as the schema documents. The catalogue has an experiment spec with
+a finished run and an artifact; triggered runs are queued but never sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.services import token_issue
-from api.throttles import AnonReadThrottle, WriteThrottle
+from api.throttles import AnonReadThrottle, TriggerThrottle, WriteThrottle
+from experiments.models import Artifact, ExperimentRun, ExperimentSpec
+from experiments.services import run_execute, run_trigger, spec_create
+from experiments.services import runs as runs_module
 from ideas.models import Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange
 from tests.factories import CollectionFactory, IdeaFactory, TagFactory, UserFactory
 
@@ -51,10 +55,16 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def catalogue(db, keep_test_connection, monkeypatch) -> tuple[str, list[int]]:
-    """A small catalogue, five of its ideas by the fuzzer (staff): the fuzzer's token and the ideas' ids."""
+def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tuple[str, dict[str, list]]:
+    """A small catalogue, five of its ideas by the fuzzer (staff), a spec with a finished run and an artifact.
+
+    Returns the fuzzer's token and the existing ids (and names) to aim generated ones at.
+    """
     monkeypatch.setattr(AnonReadThrottle, "rate", "1000000/min")
     monkeypatch.setattr(WriteThrottle, "rate", "1000000/min")
+    monkeypatch.setattr(TriggerThrottle, "rate", "1000000/min")
+    monkeypatch.setattr(runs_module, "_send", lambda run: None)  # triggered runs stay queued: no broker
+    settings.ARTIFACT_ROOT = tmp_path
     fuzzer = UserFactory(username="fuzzer", is_staff=True)
     tag, collection = TagFactory(name="probing"), CollectionFactory(name="hackathon")
     for n in range(1, 6):
@@ -64,7 +74,22 @@ def catalogue(db, keep_test_connection, monkeypatch) -> tuple[str, list[int]]:
     open_ended = IdeaFactory(kind=IdeaKind.OPEN_ENDED, status=IdeaStatus.IN_PROGRESS)
     IdeaLink.objects.create(source=open_ended, target=idea)
     StatusChange.objects.create(idea=open_ended, from_status="open", to_status="in_progress", changed_by=fuzzer)
-    return token_issue(user=fuzzer), sorted(Idea.objects.values_list("pk", flat=True))
+    criterion = {"metric": "steps_completed", "comparator": ">=", "threshold": 2, "if_met": "supports"}
+    spec = spec_create(idea=idea, user=fuzzer, title="Count", kind="smoke", params={"steps": 2}, criterion=criterion)
+    run = run_trigger(spec=spec, user=fuzzer).run
+    run_execute(run_id=run.pk)
+    (tmp_path / "heads.json").write_text('{"heads": [1, 2]}')
+    Artifact.objects.create(
+        run=run, name="heads", path="heads.json", artifact_type="json", content_type="application/json", size=17
+    )
+    ids = {
+        "idea": sorted(Idea.objects.values_list("pk", flat=True)),
+        "spec": sorted(ExperimentSpec.objects.values_list("pk", flat=True)),
+        "run": sorted(ExperimentRun.objects.values_list("pk", flat=True)),
+        "name": ["heads"],
+        "key": ["smoke"],
+    }
+    return token_issue(user=fuzzer), ids
 
 
 def _is_id(container, key: str) -> bool:
@@ -74,9 +99,35 @@ def _is_id(container, key: str) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _existing(generated: int | str, idea_ids: list[int]) -> int:
-    """A generated id, turned into an existing idea's (ids past the end still miss when that idea was deleted)."""
-    return idea_ids[int(generated) % len(idea_ids)]
+def _existing(generated: int | str, existing: list) -> int | str:
+    """A generated id, turned into an existing one (ids past the end still miss when that row was deleted)."""
+    return existing[int(generated) % len(existing)]
+
+
+def _id_kind(path: str) -> str:
+    """Which rows the `{id}` of this path names."""
+    if path.startswith("/api/experiments/"):
+        return "spec"
+    if path.startswith("/api/runs/"):
+        return "run"
+    return "idea"
+
+
+def _aim(case, existing: dict[str, list]) -> None:
+    """Random ids and names would nearly all miss: aim them (in the path, the query, a body) at rows that exist."""
+    if _is_id(case.path_parameters, "id"):
+        case.path_parameters["id"] = _existing(case.path_parameters["id"], existing[_id_kind(case.operation.path)])
+    for name in ("key", "name"):  # half of the generated names become real ones
+        value = (case.path_parameters or {}).get(name)
+        if isinstance(value, str) and len(value) % 2 == 0:
+            case.path_parameters[name] = existing[name][0]
+    for name in ("idea", "spec"):
+        if _is_id(case.query, name):
+            case.query[name] = _existing(case.query[name], existing[name])
+    if _is_id(case.body, "target"):
+        case.body["target"] = _existing(case.body["target"], existing["idea"])
+    if case.operation.path == "/api/experiments/" and _is_id(case.body, "idea"):
+        case.body["idea"] = _existing(case.body["idea"], existing["idea"])
 
 
 # Loaded once, at collection, through the WSGI app (the schema view reads no database).
@@ -88,11 +139,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), 
 # The catalogue is set up once per operation, not per example: examples build on each other's writes, as clients do.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_every_operation_conforms_to_the_schema(case, catalogue):
-    token, idea_ids = catalogue
-    # Random ids would nearly all miss: aim the numeric ones (in the path, a link's target) at ideas that exist.
-    if _is_id(case.path_parameters, "id"):
-        case.path_parameters["id"] = _existing(case.path_parameters["id"], idea_ids)
-    if _is_id(case.body, "target"):
-        case.body["target"] = _existing(case.body["target"], idea_ids)
+    token, existing = catalogue
+    _aim(case, existing)
     response = case.call(headers={"Authorization": f"Token {token}"})
     case.validate_response(response, checks=CHECKS)

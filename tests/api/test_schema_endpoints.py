@@ -20,6 +20,15 @@ OPERATIONS = {
     "/api/tags/": {"get"},
     "/api/collections/": {"get"},
     "/api/auth/token/": {"post"},
+    "/api/experiment-kinds/": {"get"},
+    "/api/experiment-kinds/{key}/": {"get"},
+    "/api/experiments/": {"get", "post"},
+    "/api/experiments/{id}/": {"get"},
+    "/api/experiments/{id}/runs/": {"post"},
+    "/api/runs/": {"get"},
+    "/api/runs/{id}/": {"get"},
+    "/api/runs/{id}/cancel/": {"post"},
+    "/api/runs/{id}/artifacts/{name}/": {"get"},
 }
 
 

@@ -52,5 +52,5 @@ def test_token_endpoint_is_throttled_against_guessing(anon_client, user, monkeyp
 def test_rates_come_from_the_environment(settings):
     from rest_framework.settings import api_settings
 
-    assert set(api_settings.DEFAULT_THROTTLE_RATES) == {"anon", "write"}
+    assert set(api_settings.DEFAULT_THROTTLE_RATES) == {"anon", "write", "trigger"}
     assert AnonReadThrottle().get_rate() == api_settings.DEFAULT_THROTTLE_RATES["anon"]

@@ -1,0 +1,337 @@
+"""Experiment kinds, specs and runs as the API shows them, and what a caller sends to make them.
+
+Inputs are checked for shape here; `experiments.services` checks them again
+against the kind (params, criterion metric) and has the last word.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.serializers.fields import TextField
+from api.serializers.ideas import IdeaRefSerializer
+from experiments.engine.registry import Kind
+from experiments.models import Artifact, Comparator, ExperimentRun, ExperimentSpec, Verdict
+from experiments.selectors import RUNS_SHOWN_PER_SPEC, kind_catalog
+from experiments.services import run_can_cancel
+from experiments.services.specs import SEED_MAX
+from ideas.models import Idea
+
+TITLE_MAX = ExperimentSpec._meta.get_field("title").max_length
+DESCRIPTION_MAX = 20_000
+
+# A JSON object with any keys: params, summaries, manifests.
+JSON_OBJECT = {"type": "object", "additionalProperties": {}}
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def run_api_url(run_id: int, request) -> str:
+    return _absolute(request, reverse("api:run-detail", kwargs={"pk": run_id}))
+
+
+def run_page_url(run: ExperimentRun, request) -> str | None:
+    try:
+        path = run.get_absolute_url()
+    except NoReverseMatch:  # the pages are not mounted (an API-only deployment)
+        return None
+    return _absolute(request, path)
+
+
+@extend_schema_field(JSON_OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object stored as is (params, summary, manifest)."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "number", "nullable": True}})
+class MetricsField(serializers.JSONField):
+    """{metric: value}; a value that was not finite is null."""
+
+
+SERIES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "array",
+        "items": {
+            "type": "array",
+            "items": {"type": "number", "nullable": True},
+            "minItems": 2,
+            "maxItems": 2,
+        },
+    },
+}
+
+
+@extend_schema_field(SERIES_SCHEMA)
+class SeriesField(serializers.JSONField):
+    """{metric: [[step, value], ...]}; a value that was not finite is null."""
+
+
+# --- kinds -------------------------------------------------------------------------------------
+
+
+class KindSerializer(serializers.Serializer):
+    """A registered experiment kind: what it computes, the params it takes, the metrics it produces."""
+
+    key = serializers.CharField(help_text="What a spec's `kind` names.")
+    title = serializers.CharField()
+    doc = serializers.CharField(help_text="The kind's docstring: what it computes and which paper it follows.")
+    version = serializers.CharField(help_text="Part of every spec hash: cached runs are not reused across versions.")
+    params_schema = serializers.SerializerMethodField(help_text="JSON Schema of the kind's params.")
+    metrics = serializers.DictField(
+        child=serializers.CharField(), help_text="Each metric the kind produces, with its meaning."
+    )
+    device = serializers.ChoiceField(choices=["cpu", "gpu"], help_text="Where its runs go: the cpu or gpu queue.")
+    soft_time_limit = serializers.IntegerField(help_text="Seconds before a run is asked to stop.")
+    time_limit = serializers.IntegerField(help_text="Seconds before a run's worker process is killed.")
+
+    @extend_schema_field(JSON_OBJECT)
+    def get_params_schema(self, kind: Kind) -> dict[str, Any]:
+        return kind.params_schema()
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    """A file a run wrote; `url` downloads it."""
+
+    url = serializers.SerializerMethodField(help_text="Download it from the API.")
+
+    class Meta:
+        model = Artifact
+        fields = ["name", "artifact_type", "content_type", "size", "sha256", "url"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, artifact: Artifact) -> str:
+        path = reverse("api:run-artifact", kwargs={"pk": artifact.run_id, "name": artifact.name})
+        return _absolute(self.context.get("request"), path)
+
+
+class SpecRefSerializer(serializers.ModelSerializer):
+    """The spec a run executes."""
+
+    class Meta:
+        model = ExperimentSpec
+        fields = ["id", "title"]
+
+
+def _verdict_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=Verdict.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="What the run says about the hypothesis under the spec's criterion; blank without one.",
+    )
+
+
+class RunRefSerializer(serializers.ModelSerializer):
+    """A run in its spec's short list."""
+
+    verdict = _verdict_field()
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ExperimentRun
+        fields = ["id", "status", "progress", "verdict", "forced", "created_by", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class RunSummarySerializer(serializers.ModelSerializer):
+    """A run in the list. Expects runs from `experiments.selectors.run_list` (spec, idea and artifacts loaded)."""
+
+    url = serializers.SerializerMethodField(help_text="This run's page for people (null if the pages are not served).")
+    spec = SpecRefSerializer(read_only=True)
+    idea = IdeaRefSerializer(source="spec.idea", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+    metrics = MetricsField(read_only=True, help_text="Named scalar metrics, once the run succeeded.")
+    params = JSONObjectField(read_only=True, help_text="The normalized params this run used.")
+    artifacts = ArtifactSerializer(many=True, read_only=True)
+    verdict = _verdict_field()
+    can_cancel = serializers.SerializerMethodField(help_text="Whether the caller may cancel it.")
+
+    class Meta:
+        model = ExperimentRun
+        fields = [
+            "id",
+            "url",
+            "spec",
+            "idea",
+            "kind",
+            "params",
+            "seed",
+            "spec_hash",
+            "status",
+            "progress",
+            "progress_message",
+            "attempts",
+            "max_attempts",
+            "queue",
+            "device",
+            "worker",
+            "cancel_requested",
+            "forced",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "metrics",
+            "verdict",
+            "error",
+            "artifacts",
+            "can_cancel",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_url(self, run: ExperimentRun) -> str | None:
+        return run_page_url(run, self.context.get("request"))
+
+    def get_can_cancel(self, run: ExperimentRun) -> bool:
+        request = self.context.get("request")
+        return run_can_cancel(getattr(request, "user", None), run)
+
+
+class RunDetailSerializer(RunSummarySerializer):
+    """One run with everything it recorded: step series, summary, reproducibility manifest."""
+
+    series = SeriesField(read_only=True, help_text="Step metrics: {metric: [[step, value], ...]}.")
+    summary = JSONObjectField(read_only=True, help_text="What the pages show besides metrics (tables, names).")
+    manifest = JSONObjectField(
+        read_only=True, help_text="Spec hash, seed, code and package versions, device: what reproduces it."
+    )
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "series", "summary", "manifest"]
+        read_only_fields = fields
+
+
+class RunTriggerResultSerializer(RunDetailSerializer):
+    """The run that answers a trigger, and how it was found."""
+
+    cached = serializers.BooleanField(
+        read_only=True, help_text="An identical run already succeeded: this is its result (HTTP 200)."
+    )
+    created = serializers.BooleanField(
+        read_only=True, help_text="A new run was queued; false when an identical one was already queued or running."
+    )
+
+    class Meta(RunDetailSerializer.Meta):
+        fields = [*RunDetailSerializer.Meta.fields, "cached", "created"]
+        read_only_fields = fields
+
+
+class RunTriggerInputSerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Queue a replication even though an identical run succeeded (or is queued or running).",
+    )
+
+
+class RunPageSerializer(serializers.Serializer):
+    """One page of the run list."""
+
+    count = serializers.IntegerField(help_text="Runs matching the filters, on all pages.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first.")
+    results = RunSummarySerializer(many=True)
+
+
+# --- specs -------------------------------------------------------------------------------------
+
+
+class CriterionSerializer(serializers.Serializer):
+    """A pre-registered criterion: when the run's `metric` <comparator> `threshold`, the verdict is `if_met`."""
+
+    metric = TextField(max_length=100, help_text="One of the kind's metrics.")
+    comparator = serializers.ChoiceField(choices=Comparator.choices)
+    threshold = serializers.FloatField()
+    if_met = serializers.ChoiceField(
+        choices=[Verdict.SUPPORTS, Verdict.REFUTES], help_text="What meeting it means for the hypothesis."
+    )
+    otherwise = serializers.ChoiceField(
+        choices=Verdict.choices, required=False, help_text="The verdict when it is not met; default: the opposite."
+    )
+
+
+class SpecSerializer(serializers.ModelSerializer):
+    """A spec with its params, criterion and its newest runs. Expects specs from `experiments.selectors.spec_list`."""
+
+    idea = IdeaRefSerializer(read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    params = JSONObjectField(read_only=True, help_text="The kind's params, every default filled in.")
+    criterion = CriterionSerializer(read_only=True, allow_null=True)
+    run_count = serializers.SerializerMethodField(help_text="All its runs.")
+    runs = serializers.SerializerMethodField(help_text=f"Its newest runs, at most {RUNS_SHOWN_PER_SPEC}.")
+
+    class Meta:
+        model = ExperimentSpec
+        fields = [
+            "id",
+            "idea",
+            "title",
+            "description",
+            "kind",
+            "params",
+            "seed",
+            "criterion",
+            "author",
+            "created_at",
+            "updated_at",
+            "run_count",
+            "runs",
+        ]
+        read_only_fields = fields
+
+    def get_run_count(self, spec: ExperimentSpec) -> int:
+        return len(spec.recent_runs)
+
+    @extend_schema_field(RunRefSerializer(many=True))
+    def get_runs(self, spec: ExperimentSpec) -> list[dict[str, Any]]:
+        return RunRefSerializer(spec.recent_runs[:RUNS_SHOWN_PER_SPEC], many=True, context=self.context).data
+
+
+class SpecCreateSerializer(serializers.Serializer):
+    idea = serializers.PrimaryKeyRelatedField(queryset=Idea.objects.all(), help_text="The id of the idea it tests.")
+    title = TextField(max_length=TITLE_MAX)
+    description = TextField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=DESCRIPTION_MAX, default=""
+    )
+    kind = serializers.ChoiceField(
+        choices=[],  # the registered kinds, filled in per instance
+        help_text="A key from /api/experiment-kinds/.",
+        error_messages={"invalid_choice": '"{input}" is not a registered experiment kind; see /api/experiment-kinds/.'},
+    )
+    params = serializers.DictField(
+        required=False, default=dict, help_text="The kind's params (see its params_schema); defaults fill the rest."
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=SEED_MAX)
+    criterion = CriterionSerializer(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Pre-register evidence (the idea's author or staff only): the verdict of each run follows it.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(kind.key, kind.title) for kind in kind_catalog()]
+
+
+class SpecPageSerializer(serializers.Serializer):
+    """One page of the spec list."""
+
+    count = serializers.IntegerField(help_text="Specs matching the filters, on all pages.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first.")
+    results = SpecSerializer(many=True)

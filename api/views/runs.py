@@ -1,0 +1,122 @@
+"""/api/runs/: runs (filtered, paged), one run with everything it recorded, cancelling, artifact downloads."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from api.filters import RunListQuerySerializer, parse_query
+from api.pagination import ExperimentPagination
+from api.schema import error_responses, not_found
+from api.serializers.experiments import RunDetailSerializer, RunPageSerializer, RunSummarySerializer
+from api.views.base import ApiView
+from experiments.models import Artifact, ExperimentRun
+from experiments.selectors import artifact_get, run_get, run_list
+from experiments.services import run_cancel
+from experiments.storage import artifact_file
+
+logger = logging.getLogger("api")
+
+NO_RUN = "No run with this id."
+NAME_PARAMETER = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="The artifact's name.")
+
+
+class RunRendering(ApiView):
+    def get_run(self, pk: int) -> ExperimentRun:
+        try:
+            return run_get(pk=pk)
+        except ExperimentRun.DoesNotExist:
+            raise NotFound(f"No run with id {pk}.") from None
+
+    def render_run(self, run: ExperimentRun) -> Response:
+        return Response(RunDetailSerializer(run, context=self.get_serializer_context()).data)
+
+
+class RunList(ApiView):
+    permission_classes = [AllowAny]
+    query_serializer_class = RunListQuerySerializer
+
+    @extend_schema(
+        operation_id="runs_list",
+        summary="List runs",
+        description="Newest first; filter by `spec`, `idea` and `status`. Each run as on its own page, without "
+        "the step series and manifest. Unknown parameters, values and ids are a 400 naming them.",
+        parameters=[RunListQuerySerializer],
+        responses={200: RunPageSerializer, **error_responses(404), **not_found("A page past the end.")},
+    )
+    def get(self, request):
+        query = parse_query(RunListQuerySerializer, request.query_params).validated_data
+        runs = run_list(spec_id=query.get("spec"), idea_id=query.get("idea"), status=query.get("status", ""))
+        paginator = ExperimentPagination()
+        page = paginator.paginate_queryset(runs, request, view=self)
+        data = RunSummarySerializer(page, many=True, context=self.get_serializer_context()).data
+        return paginator.get_paginated_response(data)
+
+
+class RunDetail(RunRendering):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="runs_retrieve",
+        summary="Get a run",
+        description="Status and progress while it runs; metrics, step series, summary, verdict, manifest and "
+        "artifacts once it is done; the error if it failed.",
+        responses={200: RunDetailSerializer, **error_responses(404), **not_found(NO_RUN)},
+    )
+    def get(self, request, pk: int):
+        return self.render_run(self.get_run(pk))
+
+
+class RunCancel(RunRendering):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="runs_cancel",
+        summary="Cancel a run",
+        description="The person who started it, the idea's author or staff. A queued run never starts; a running "
+        "one stops at its next check (`cancel_requested` is true until it does). A finished run stays as it is.",
+        request=None,
+        responses={200: RunDetailSerializer, **error_responses(403, 404), **not_found(NO_RUN)},
+    )
+    def post(self, request, pk: int):
+        run = run_cancel(run=self.get_run(pk), user=request.user)
+        return self.render_run(self.get_run(run.pk))
+
+
+class RunArtifactDownload(ApiView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="runs_artifact_download",
+        summary="Download a run's artifact",
+        description="The file, with the artifact's content type, as an attachment: JSON for `json` and `plotly` "
+        "artifacts, safetensors bytes for `tensors` and `checkpoint`.",
+        parameters=[NAME_PARAMETER],
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.ANY, description="A JSON artifact."),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="Any other artifact's bytes."),
+            **error_responses(404),
+            **not_found("No such run or artifact, or its file is missing."),
+        },
+    )
+    def get(self, request, pk: int, name: str):
+        try:
+            artifact = artifact_get(run_id=pk, name=name)
+        except Artifact.DoesNotExist:
+            raise NotFound(f"Run {pk} has no artifact {name!r}.") from None
+        try:
+            path = artifact_file(artifact.path)
+            handle = path.open("rb")
+        except (ValueError, OSError) as exc:  # outside ARTIFACT_ROOT, or the file is gone
+            logger.warning("artifact %s of run %s cannot be read: %s", name, pk, exc)
+            raise NotFound(f"The file of run {pk}'s artifact {name!r} is missing.") from None
+        return FileResponse(
+            handle, as_attachment=True, filename=Path(artifact.path).name, content_type=artifact.content_type
+        )
