@@ -23,7 +23,10 @@ def spec_list(*, idea_id: int | None = None) -> QuerySet[ExperimentSpec]:
     qs = ExperimentSpec.objects.select_related("idea", "author").prefetch_related(
         Prefetch(
             "runs",
-            queryset=ExperimentRun.objects.select_related("created_by").order_by("-created_at", "-id"),
+            # The idea page and spec lists show status and progress, not the (large) series and manifests.
+            queryset=ExperimentRun.objects.select_related("created_by")
+            .defer("series", "summary", "manifest", "params")
+            .order_by("-created_at", "-id"),
             to_attr="recent_runs",
         )
     )

@@ -24,7 +24,7 @@ TITLE_MAX = Idea._meta.get_field("title").max_length
 SLUG_MAX = Idea._meta.get_field("slug").max_length
 TAG_MAX = Tag._meta.get_field("name").max_length
 # Page actions live beside the slug (/ideas/<pk>/edit/), so no idea may take these as its slug.
-RESERVED_SLUGS = frozenset({"edit", "vote", "status"})
+RESERVED_SLUGS = frozenset({"edit", "vote", "status", "experiments"})
 
 
 def user_can_edit_idea(user, idea: Idea) -> bool:

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from experiments.views.presenters import spec_cards
 from ideas.addresses import idea_get_by_legacy_number, idea_reference_urls
 from ideas.forms import StatusForm
 from ideas.models import Collection, Idea, IdeaKind, IdeaStatus, Tag
@@ -97,6 +98,8 @@ def render_idea_page(
         "body_html": render_markdown(idea.body, idea_url=idea_reference_urls(idea).get),
         "can_edit": user_can_edit_idea(request.user, idea),
         "status_form": status_form,
+        # The Experiments section: specs with their newest runs, in a constant number of queries.
+        "experiment_cards": spec_cards(idea_id=idea.pk),
     }
     return render(request, "ideas/idea_detail.html", context, status=status)
 

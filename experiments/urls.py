@@ -1,0 +1,19 @@
+"""Page routes of the experiments: adding a spec, running it, runs and their files.
+
+/ideas/<pk>/experiments/new/ sits beside the catalogue's /ideas/<pk>/<slug>/;
+`unique_slug` never hands out "experiments" as a slug.
+"""
+
+from django.urls import path
+
+from experiments.views import actions, data, runs, specs
+
+urlpatterns = [
+    path("ideas/<int:pk>/experiments/new/", specs.spec_create_page, name="spec-create"),
+    path("specs/<int:pk>/run/", actions.spec_run_action, name="spec-run"),
+    path("runs/", runs.run_list_page, name="run-list"),
+    path("runs/<int:pk>/", runs.run_detail_page, name="run-detail"),
+    path("runs/<int:pk>/status.json", data.run_status_json, name="run-status-json"),
+    path("runs/<int:pk>/cancel/", actions.run_cancel_action, name="run-cancel"),
+    path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download, name="artifact-download"),
+]

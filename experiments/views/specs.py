@@ -1,0 +1,57 @@
+"""Adding an experiment to an idea: pick a kind, fill in the form its params schema builds."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from experiments.forms import SpecForm
+from experiments.services import spec_create
+from experiments.views.presenters import doc_paragraphs, kinds_by_key
+from ideas.services import user_can_edit_idea
+from ideas.views.common import idea_or_404
+
+
+@login_required
+def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """/ideas/<pk>/experiments/new/?kind=<key>: a signed-in researcher attaches a runnable spec to an idea.
+
+    The kind comes from the query (GET) or the form's hidden field (POST); without one, the first
+    kind. Field errors from `spec_create` are shown next to their fields with a 400; a criterion from
+    someone who may not pre-register one is the 403 page.
+    """
+    idea = idea_or_404(pk)
+    kinds = kinds_by_key()
+    data = request.POST if request.method == "POST" else None
+    key = (data or request.GET).get("kind") or next(iter(kinds), "")
+    context = {"idea": idea, "kinds": list(kinds.values()), "chosen": key}
+    kind = kinds.get(key)
+    if kind is None:
+        context["kind_error"] = f"There is no experiment kind {key!r}; choose one of the list."
+        return render(request, "experiments/spec_form.html", context, status=400)
+
+    form = SpecForm(data, kind=kind, allow_criterion=user_can_edit_idea(request.user, idea))
+    context.update(kind=kind, kind_doc=doc_paragraphs(kind.doc), form=form)
+    if data is None:
+        return render(request, "experiments/spec_form.html", context)
+    if form.is_valid():
+        try:
+            spec = spec_create(
+                idea=idea,
+                user=request.user,
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                kind=kind.key,
+                params=form.params(),
+                seed=form.cleaned_data["seed"],
+                criterion=form.criterion(),
+            )  # PermissionDenied -> the 403 page
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Added the experiment “{spec.title}”. Press Run to queue it.")
+            return redirect(f"{idea.get_absolute_url()}#experiments")
+    return render(request, "experiments/spec_form.html", context, status=400)

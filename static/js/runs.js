@@ -1,0 +1,257 @@
+/*
+ * Live runs: status badges, progress bars and charts that follow a run while it works.
+ *
+ * Every element with data-run-id and a data-status-url (the server renders one for each
+ * queued or running run) is polled about once a second at that URL, the page's own
+ * /runs/<id>/status.json. Each answer updates the run's status badge, progress bar and
+ * message wherever the page shows it, and its step charts on the run page. When a run
+ * finishes, the page is fetched again and its <main> swapped in, once, so the verdict,
+ * metrics, artifacts and the idea's status history appear without a manual reload.
+ *
+ * Charts: the run page embeds the step series with json_script; plotly.js (served from
+ * static, no CDN) draws one line chart per metric and redraws them as new steps arrive.
+ * Figures a run saved as plotly JSON artifacts are fetched and drawn the same way.
+ */
+(function () {
+  "use strict";
+
+  const POLL_MS = 1000;
+  const MAX_BACKOFF_MS = 10000;
+  const LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
+  const polling = new Map(); // run id -> the token of its one poll loop
+  let refreshTimer = null;
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, ms); });
+  }
+
+  function shownRuns(id) {
+    return document.querySelectorAll('[data-run-id="' + id + '"]');
+  }
+
+  // --- status, progress and message ------------------------------------------------------------
+
+  function applyStatus(run) {
+    const percent = Math.round(Math.max(0, Math.min(1, run.progress || 0)) * 100);
+    const label = run.status_display || LABELS[run.status] || run.status;
+    shownRuns(run.id).forEach(function (element) {
+      element.dataset.status = run.status;
+      element.querySelectorAll(".js-run-status").forEach(function (badge) {
+        badge.className = "badge run-status run-status-" + run.status + " js-run-status";
+        badge.textContent = label;
+      });
+      element.querySelectorAll('[role="progressbar"]').forEach(function (bar) {
+        bar.setAttribute("aria-valuenow", String(percent));
+        bar.setAttribute("aria-valuetext", percent + "%" + (run.progress_message ? ": " + run.progress_message : ""));
+        const fill = bar.querySelector(".progress-fill");
+        if (fill) fill.style.width = percent + "%";
+      });
+      element.querySelectorAll(".js-run-percent").forEach(function (text) { text.textContent = percent + "%"; });
+      element.querySelectorAll(".js-run-message").forEach(function (text) {
+        text.textContent = run.progress_message || (run.status === "queued" ? "waiting for a worker" : "");
+      });
+    });
+    document.querySelectorAll('[data-charts-run="' + run.id + '"]').forEach(function (container) {
+      drawSeries(container, run.series || {});
+    });
+  }
+
+  async function poll(id, url, token) {
+    let wait = POLL_MS;
+    while (polling.get(id) === token) {
+      await sleep(wait);
+      if (document.hidden) { wait = POLL_MS * 3; continue; } // a background tab polls slowly
+      let run;
+      try {
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (response.status === 404) { if (polling.get(id) === token) polling.delete(id); return; }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        run = await response.json();
+        wait = POLL_MS;
+      } catch (error) {
+        wait = Math.min(wait * 2, MAX_BACKOFF_MS); // the server is busy or gone: back off, keep trying
+        continue;
+      }
+      if (polling.get(id) !== token) return; // the page was refreshed meanwhile
+      applyStatus(run);
+      if (!LABELS[run.status] || run.status === "queued" || run.status === "running") continue;
+      polling.delete(id);
+      scheduleRefresh();
+    }
+  }
+
+  function watch(root) {
+    root.querySelectorAll("[data-run-id][data-status-url]").forEach(function (element) {
+      const id = element.dataset.runId;
+      if (polling.has(id)) return;
+      const token = {};
+      polling.set(id, token);
+      poll(id, element.dataset.statusUrl, token);
+    });
+  }
+
+  // --- refreshing the page once a run finishes -------------------------------------------------
+
+  function scheduleRefresh() {
+    // Several runs finishing together make one refresh.
+    window.clearTimeout(refreshTimer);
+    refreshTimer = window.setTimeout(refresh, 250);
+  }
+
+  async function refresh() {
+    const main = document.getElementById("main");
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("main");
+      if (!main || !fresh) throw new Error("no <main> to swap");
+      const messages = main.querySelector(":scope > .messages"); // shown once by the server: keep them
+      fresh.querySelectorAll("script[src]").forEach(function (script) { script.remove(); }); // already loaded
+      if (messages && !fresh.querySelector(":scope > .messages")) fresh.prepend(messages);
+      polling.clear();
+      main.replaceChildren.apply(main, Array.from(fresh.childNodes));
+      start(main);
+    } catch (error) {
+      window.location.reload();
+    }
+  }
+
+  // --- charts -----------------------------------------------------------------------------------
+
+  function theme() {
+    const style = window.getComputedStyle(document.documentElement);
+    const value = function (name, fallback) { return style.getPropertyValue(name).trim() || fallback; };
+    return {
+      text: value("--text", "#1b2130"),
+      muted: value("--muted", "#5d6678"),
+      grid: value("--border", "#e2e5eb"),
+      accent: value("--accent", "#4338ca"),
+      font: value("--font", "system-ui, sans-serif"),
+    };
+  }
+
+  function baseLayout(colors) {
+    const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid, color: colors.muted };
+    return {
+      margin: { l: 56, r: 16, t: 12, b: 44 },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)",
+      font: { family: colors.font, size: 12, color: colors.text },
+      xaxis: Object.assign({ title: { text: "step" } }, axis),
+      yaxis: Object.assign({}, axis),
+      showlegend: false,
+      hovermode: "x",
+    };
+  }
+
+  // A saved figure keeps its own titles and legend; only the colours follow the page.
+  function figureLayout(own) {
+    const colors = theme();
+    const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid, color: colors.muted };
+    const layout = Object.assign(
+      {
+        margin: { l: 56, r: 16, t: own.title ? 48 : 16, b: 44 },
+        paper_bgcolor: "rgba(0,0,0,0)",
+        plot_bgcolor: "rgba(0,0,0,0)",
+        font: { family: colors.font, size: 12, color: colors.text },
+      },
+      own
+    );
+    Object.keys(layout).forEach(function (key) {
+      if (/^[xy]axis\d*$/.test(key)) layout[key] = Object.assign({}, axis, layout[key]);
+    });
+    ["xaxis", "yaxis"].forEach(function (key) { if (!layout[key]) layout[key] = Object.assign({}, axis); });
+    return layout;
+  }
+
+  const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+  function chartFor(container, metric) {
+    const existing = Array.from(container.querySelectorAll(".chart")).find(function (figure) {
+      return figure.dataset.metric === metric;
+    });
+    if (existing) return existing;
+    // A metric that appeared while the run works: the same markup the server renders.
+    const figure = document.createElement("figure");
+    figure.className = "chart";
+    figure.dataset.metric = metric;
+    const caption = document.createElement("figcaption");
+    const name = document.createElement("code");
+    name.textContent = metric;
+    caption.append(name, " by step");
+    const plot = document.createElement("div");
+    plot.className = "chart-plot";
+    plot.setAttribute("role", "img");
+    plot.setAttribute("aria-label", "Line chart of " + metric + " by step");
+    figure.append(caption, plot);
+    container.append(figure);
+    const empty = container.parentElement && container.parentElement.querySelector(".charts-empty");
+    if (empty) empty.remove();
+    return figure;
+  }
+
+  function drawSeries(container, series) {
+    if (!window.Plotly) return;
+    const colors = theme();
+    Object.keys(series).forEach(function (metric) {
+      const points = series[metric] || [];
+      const trace = {
+        x: points.map(function (point) { return point[0]; }),
+        y: points.map(function (point) { return point[1]; }),
+        name: metric,
+        type: "scatter",
+        mode: points.length > 60 ? "lines" : "lines+markers",
+        line: { color: colors.accent, width: 2 },
+        marker: { color: colors.accent, size: 5 },
+        hovertemplate: "step %{x}<br>%{y}<extra></extra>",
+      };
+      const layout = baseLayout(colors);
+      layout.yaxis.title = { text: metric };
+      window.Plotly.react(chartFor(container, metric).querySelector(".chart-plot"), [trace], layout, PLOT_CONFIG);
+    });
+  }
+
+  function drawEmbeddedSeries(root) {
+    root.querySelectorAll("[data-charts-run][data-series-script]").forEach(function (container) {
+      const script = document.getElementById(container.dataset.seriesScript);
+      if (!script) return;
+      try {
+        drawSeries(container, JSON.parse(script.textContent));
+      } catch (error) {
+        container.textContent = "Could not draw the charts: " + error.message;
+      }
+    });
+  }
+
+  async function drawFigureArtifacts(root) {
+    const targets = root.querySelectorAll(".js-plotly-artifact[data-src]");
+    for (const target of targets) {
+      if (!window.Plotly) return;
+      try {
+        const response = await fetch(target.dataset.src, { credentials: "same-origin" });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        const figure = await response.json();
+        window.Plotly.newPlot(target, figure.data || [], figureLayout(figure.layout || {}), PLOT_CONFIG);
+      } catch (error) {
+        target.textContent = "Could not draw this figure (" + error.message + "); download it below.";
+      }
+    }
+  }
+
+  // --- start ------------------------------------------------------------------------------------
+
+  function start(root) {
+    drawEmbeddedSeries(root);
+    drawFigureArtifacts(root);
+    watch(root);
+  }
+
+  if (!window.fetch || !window.Promise) return; // very old browser: the pages work without this
+  if (window.runsLive) return; // loaded twice on one page
+  window.runsLive = true;
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { start(document); });
+  } else {
+    start(document);
+  }
+})();
