@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint format install migrate import-catalogue demo-user chromium clean benchmarks
+.PHONY: run worker test lint format install migrate import-catalogue demo-user catalogue-experiments chromium clean benchmarks
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ import-catalogue: migrate
 demo-user: migrate
 	$(PY) manage.py ensure_demo_user
 
+catalogue-experiments: import-catalogue demo-user
+	$(PY) manage.py attach_catalogue_experiments --user demo
+
 # The web server and one Celery worker (all queues) on the embedded broker; Ctrl-C stops both.
-run: import-catalogue demo-user
+run: catalogue-experiments
 	@mkdir -p var
 	@echo "Worker log: var/worker.log"
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops it)"

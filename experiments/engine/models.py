@@ -120,11 +120,13 @@ def build_native(config: NativeConfig, *, seed: int, device: torch.device | str 
     return bridge.boot_native(config.bridge_config(seed), device=device)
 
 
-def save_checkpoint(model: Any, config: NativeConfig, path: Path, *, meta: dict[str, Any] | None = None) -> None:
-    """Write a native model's config and weights as one safetensors file."""
+def save_checkpoint(
+    state: dict[str, torch.Tensor], config: NativeConfig, path: Path, *, meta: dict[str, Any] | None = None
+) -> None:
+    """Write a native model's config and weights (the bridge's state-dict layout) as one safetensors file."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     metadata = {"format": CHECKPOINT_FORMAT, "config": config.model_dump_json(), "meta": json.dumps(meta or {})}
     save_file(state, str(path), metadata=metadata)
 
@@ -183,13 +185,30 @@ def load_pretrained(name: str, *, device: torch.device | str = "cpu") -> Any:
         raise ModelNotAvailable(f"Could not load pretrained model {name!r} from {folder}: {exc}") from None
 
 
-def load_model(ref: NativeModelRef | RunModelRef | PretrainedModelRef, ctx: Any) -> Any:
-    """The model a reference names, on the context's device. Native models are seeded with ctx.seed."""
+def load_model_and_config(
+    ref: NativeModelRef | RunModelRef | PretrainedModelRef, ctx: Any
+) -> tuple[Any, NativeConfig | None]:
+    """The model a reference names, on the context's device, and its native config (None for pretrained).
+
+    Native models are seeded with ctx.seed.
+    """
     if isinstance(ref, NativeModelRef):
-        return build_native(ref.config, seed=ctx.seed, device=ctx.device)
+        return build_native(ref.config, seed=ctx.seed, device=ctx.device), ref.config
     if isinstance(ref, RunModelRef):
         if ctx.artifact_resolver is None:
             raise ModelNotAvailable("This context cannot look up other runs' checkpoints.")
         path = ctx.artifact_resolver.artifact_path(ref.run, ref.artifact)
-        return load_checkpoint(path, device=ctx.device)[0]
-    return load_pretrained(ref.name, device=ctx.device)
+        return load_checkpoint(path, device=ctx.device)
+    return load_pretrained(ref.name, device=ctx.device), None
+
+
+def load_model(ref: NativeModelRef | RunModelRef | PretrainedModelRef, ctx: Any) -> Any:
+    """The model a reference names, on the context's device. Native models are seeded with ctx.seed."""
+    return load_model_and_config(ref, ctx)[0]
+
+
+def bos_token(model: Any) -> int:
+    """The id that starts a sequence: the tokenizer's BOS for pretrained models, 0 for native ones."""
+    tokenizer = getattr(model, "tokenizer", None)
+    bos = getattr(tokenizer, "bos_token_id", None) if tokenizer is not None else None
+    return int(bos) if bos is not None else 0

@@ -104,6 +104,7 @@ class RunContext:
         artifact_dir: Path,
         reporter: Reporter | None = None,
         artifact_resolver: Any = None,
+        dataset_resolver: Any = None,
     ) -> None:
         self.seed = seed
         self.device = torch.device(device)
@@ -111,6 +112,8 @@ class RunContext:
         self.reporter: Reporter = reporter or MemoryReporter()
         # Finds artifacts of other runs for `{"source": "run", ...}` model references (see engine.models).
         self.artifact_resolver = artifact_resolver
+        # Finds uploaded text datasets for `{"source": "text_corpus", ...}` references (see engine.datasets).
+        self.dataset_resolver = dataset_resolver
         self.artifacts: dict[str, ArtifactRecord] = {}
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._last_fraction = 0.0

@@ -1,0 +1,1 @@
+"""Interpretability measurements shared by the kinds: head scores, composition, ablation, trajectory kinks."""

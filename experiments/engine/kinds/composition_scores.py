@@ -1,0 +1,71 @@
+"""Q-, K- and V-composition between every pair of heads in different layers, against chance.
+
+Follows Elhage et al. 2021, "A Mathematical Framework for Transformer
+Circuits": how much of what an earlier head writes (its OV circuit) lands in
+what a later head reads through its queries (Q), keys (K) or values (V).
+Random weight matrices already score above zero, so every score is reported
+beside the same score of a randomly initialised model of the same shape; a
+composition is above chance when it exceeds that baseline's mean + 3 standard
+deviations. An induction head K-composes with the previous-token head it
+relies on.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiments.engine.analysis.composition import CHANCE_SIGMAS, MODES, composition
+from experiments.engine.models import ModelRef, load_model
+from experiments.engine.plots import head_heatmaps
+from experiments.engine.registry import KindResult, kind_from_module, registry
+
+KEY = "composition_scores"
+TITLE = "Composition scores between heads (Q, K, V)"
+DEVICE = "cpu"
+SOFT_TIME_LIMIT = 1800
+TIME_LIMIT = 1860
+METRICS = {
+    **{f"max_{m.lower()}_composition": f"Strongest {m}-composition score of any head pair." for m in MODES},
+    **{f"n_{m.lower()}_above_chance": f"{m}-compositions above the random baseline's mean + 3 sd." for m in MODES},
+    **{f"baseline_{m.lower()}_mean": f"Mean {m}-composition of a random model of the same shape." for m in MODES},
+}
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelRef = Field(description="The model to examine.")
+    baseline_seed: int = Field(12345, ge=0, le=2**31 - 1, description="Seed of the random baseline model.")
+    top_k: int = Field(12, ge=1, le=100, description="How many of the strongest compositions to name.")
+
+
+def run(params: Params, ctx) -> KindResult:
+    ctx.progress(0.05, "loading the model")
+    model = load_model(params.model, ctx)
+    ctx.progress(0.3, "computing composition scores and the random baseline")
+    result = composition(model, baseline_seed=params.baseline_seed)
+    ctx.check_cancelled()
+    metrics = {}
+    for mode in MODES:
+        scores = result.scores[mode]
+        metrics[f"max_{mode.lower()}_composition"] = float(scores.max())
+        metrics[f"n_{mode.lower()}_above_chance"] = int((scores > result.threshold(mode)).sum())
+        metrics[f"baseline_{mode.lower()}_mean"] = result.baseline_mean[mode]
+    ctx.save_artifact("composition_scores", {mode: s.contiguous() for mode, s in result.scores.items()})
+    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+    # Rows: writer heads (layer, head); columns: reader heads.
+    flat = {m: s.reshape(n_layers * n_heads, n_layers * n_heads) for m, s in result.scores.items()}
+    ctx.save_artifact(
+        "composition_heatmap", head_heatmaps(flat, title="Composition (rows: writer L*H+h, columns: reader)", zmax=None)
+    )
+    summary = {
+        "strongest": result.strongest(params.top_k),
+        "baseline": {m: {"mean": result.baseline_mean[m], "std": result.baseline_std[m]} for m in MODES},
+        "chance_rule": f"above chance = score > baseline mean + {CHANCE_SIGMAS:g} sd",
+    }
+    return KindResult(metrics=metrics, summary=summary)
+
+
+KIND = registry.register(kind_from_module(sys.modules[__name__]))

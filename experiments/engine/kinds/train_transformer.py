@@ -1,0 +1,66 @@
+"""Train a small TransformerLens-native transformer and save checkpoints for later analysis.
+
+Trains an attention-only model or one with MLPs (bounded layers, width, heads,
+context and steps) on a dataset: `induction_training` (random tokens with a
+copied segment, where only an induction mechanism predicts the copy) or an
+uploaded `text_corpus`. Logs the loss series, the loss on copied tokens, and
+the loss on the second half of repeated random tokens (in-context learning,
+Olsson et al. 2022, "In-context Learning and Induction Heads"). Checkpoints
+(config + weights, safetensors) are saved at log-spaced steps by default, so
+`checkpoint_pca`, `head_detection` and the other kinds can load any of them
+with `{"source": "run", "run": <this run>, "artifact": "checkpoint-<step>"}`.
+
+Training uses a lean module with fused attention and the same parameters as
+the TL-native model; its weights load into a TransformerBridge unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.training import TrainingParams, train
+
+KEY = "train_transformer"
+TITLE = "Train a small transformer"
+DEVICE = "gpu"
+SOFT_TIME_LIMIT = 3 * 3600
+TIME_LIMIT = 3 * 3600 + 120
+METRICS = {
+    "final_loss": "Mean training loss over the last 50 steps (nats per token).",
+    "copied_segment_loss": "Loss on copied tokens that only induction can predict, on 256 held-out sequences "
+    "(induction_training data only).",
+    "copied_segment_accuracy": "Top-1 accuracy on those copied tokens (induction_training data only).",
+    "repeated_first_half_loss": "Loss on the first half of repeated random tokens (no repeat to use yet).",
+    "repeated_second_half_loss": "Loss on the second half of repeated random tokens: low means in-context copying.",
+    "in_context_gain": "First-half minus second-half loss on repeated random tokens (nats).",
+    "n_checkpoints": "How many checkpoints were saved.",
+}
+
+
+class Params(TrainingParams):
+    pass
+
+
+def run(params: Params, ctx) -> KindResult:
+    outcome = train(params, ctx)
+    metrics = {
+        "final_loss": outcome.final_loss,
+        "repeated_first_half_loss": outcome.repeated_first_half_loss,
+        "repeated_second_half_loss": outcome.repeated_second_half_loss,
+        "in_context_gain": outcome.repeated_first_half_loss - outcome.repeated_second_half_loss,
+        "n_checkpoints": len(outcome.checkpoints),
+    }
+    if outcome.copied_segment_loss is not None:
+        metrics["copied_segment_loss"] = outcome.copied_segment_loss
+        metrics["copied_segment_accuracy"] = outcome.copied_segment_accuracy
+    summary = {
+        "checkpoints": outcome.checkpoints,
+        "model": params.model.model_dump(),
+        "n_parameters": sum(p.numel() for p in outcome.model.parameters()),
+        "tokens_seen": params.steps * params.batch_size * params.model.n_ctx,
+    }
+    return KindResult(metrics=metrics, summary=summary)
+
+
+KIND = registry.register(kind_from_module(sys.modules[__name__]))

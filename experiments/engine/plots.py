@@ -1,0 +1,61 @@
+"""Plotly figures the kinds save as artifacts; the run page draws them with the bundled plotly.js."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+
+def head_heatmaps(panels: dict[str, Tensor], *, title: str, zmax: float | None = 1.0) -> go.Figure:
+    """One layer x head heatmap per panel (e.g. induction, previous-token, duplicate-token scores)."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
+    for col, (name, scores) in enumerate(panels.items(), start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=scores.tolist(),
+                x=[f"H{h}" for h in range(scores.shape[1])],
+                y=[f"L{layer}" for layer in range(scores.shape[0])],
+                zmin=0,
+                zmax=zmax,
+                coloraxis="coloraxis",
+                hovertemplate=f"{name}<br>%{{y}}%{{x}}: %{{z:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_layout(title=title, coloraxis={"colorscale": "Viridis"}, height=320 + 20 * len(scores))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def ranked_bars(
+    labels: Sequence[str], values: Sequence[float], colors: Sequence[str], *, title: str, x: str
+) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(values), y=list(labels), orientation="h", marker_color=list(colors)))
+    fig.update_layout(title=title, xaxis_title=x, height=120 + 22 * len(labels), yaxis={"autorange": "reversed"})
+    return fig
+
+
+def trajectory(
+    xs: Sequence[float], ys: Sequence[float], steps: Sequence[int], kinks: Sequence[int], *, title: str
+) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(
+            x=list(xs), y=list(ys), mode="lines+markers", text=[f"step {s}" for s in steps],
+            marker={"color": list(range(len(steps))), "colorscale": "Viridis", "size": 8},
+            hovertemplate="%{text}<br>PC1 %{x:.3f}<br>PC2 %{y:.3f}<extra></extra>", name="checkpoints",
+        )
+    )  # fmt: skip
+    kink_points = [i for i, s in enumerate(steps) if s in set(kinks)]
+    fig.add_trace(
+        go.Scatter(
+            x=[xs[i] for i in kink_points], y=[ys[i] for i in kink_points], mode="markers+text",
+            text=[f"kink @ {steps[i]}" for i in kink_points], textposition="top center",
+            marker={"symbol": "x", "size": 14, "color": "crimson"}, name="kinks",
+        )
+    )  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="PC1", yaxis_title="PC2", height=480)
+    return fig

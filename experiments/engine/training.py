@@ -1,0 +1,196 @@
+"""The training loop shared by `train_transformer` and `attention_depth_comparison`.
+
+Trains a `LeanTransformer` (fused attention, same parameters as the
+TL-native model) with AdamW and a warm-up + cosine schedule, logs the loss
+series, evaluates in-context learning on repeated random tokens, and saves
+checkpoints (config + weights, safetensors) at the requested steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from experiments.engine.datasets import (
+    InductionTraining,
+    RepeatedRandomTokens,
+    TextCorpus,
+    TrainingData,
+    corpus_batch,
+    corpus_tokens,
+    induction_batch,
+    repeated_random_tokens,
+)
+from experiments.engine.errors import EngineError
+from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
+from experiments.engine.models import NativeConfig, save_checkpoint
+
+MAX_TRAINING_TOKENS = 2_000_000_000
+
+SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_ctx=64, d_vocab=64, attn_only=True)
+
+
+class TrainingParams(BaseModel):
+    """What to train and for how long: the defaults form induction heads in a 2-layer model within a minute."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: NativeConfig = Field(SMALL_ATTN_ONLY, description="The architecture (TL-native, standard positions).")
+    data: TrainingData = Field(InductionTraining(), description="What to train on.")
+    steps: int = Field(3000, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=1024)
+    lr: float = Field(3e-3, gt=0, le=1, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.01, ge=0, le=1)
+    warmup_steps: int = Field(50, ge=0, le=10_000)
+    n_checkpoints: int = Field(30, ge=0, le=200, description="Log-spaced checkpoints (the last step is always one).")
+    checkpoint_steps: list[int] | None = Field(
+        None, max_length=200, description="Explicit checkpoint steps instead of log-spaced ones."
+    )
+    log_every: int = Field(10, ge=1, le=10_000, description="Steps between points of the loss series.")
+    eval_every: int = Field(100, ge=1, le=100_000, description="Steps between in-context learning evaluations.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TrainingParams:
+        tokens = self.steps * self.batch_size * self.model.n_ctx
+        if tokens > MAX_TRAINING_TOKENS:
+            raise ValueError(f"steps x batch_size x n_ctx = {tokens:,} tokens; the limit is {MAX_TRAINING_TOKENS:,}")
+        if self.model.positional_embedding_type != "standard":
+            raise ValueError("training supports standard positional embeddings")
+        if self.checkpoint_steps is not None and any(not 1 <= s <= self.steps for s in self.checkpoint_steps):
+            raise ValueError("every checkpoint step must be between 1 and steps")
+        return self
+
+    def checkpoint_schedule(self) -> list[int]:
+        if self.checkpoint_steps is not None:
+            return sorted({*self.checkpoint_steps, self.steps})
+        if self.n_checkpoints <= 1:
+            return [self.steps]
+        spaced = np.geomspace(min(10, self.steps), self.steps, self.n_checkpoints)
+        return sorted({round(float(s)) for s in spaced} | {self.steps})
+
+
+@dataclass
+class TrainingOutcome:
+    model: LeanTransformer
+    config: NativeConfig
+    checkpoints: list[dict] = field(default_factory=list)  # [{"step", "artifact"}]
+    final_loss: float = float("nan")
+    copied_segment_loss: float | None = None  # on a fixed held-out set at the end (see copied_segment_eval)
+    copied_segment_accuracy: float | None = None
+    repeated_first_half_loss: float = float("nan")
+    repeated_second_half_loss: float = float("nan")
+
+
+def copied_segment_eval(
+    model: torch.nn.Module, data: InductionTraining, *, n_sequences: int, length: int, d_vocab: int, seed: int, device
+) -> tuple[float, float]:
+    """Loss and top-1 accuracy on the copied tokens of a fixed, seeded set of induction_training sequences."""
+    generator = torch.Generator().manual_seed(seed + 99)
+    tokens, predictable = induction_batch(data, batch=n_sequences, length=length, d_vocab=d_vocab, generator=generator)
+    tokens, targets = tokens.to(device), predictable[:, 1:].to(device)
+    with torch.no_grad():
+        logits = model(tokens)[:, :-1]
+        losses = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+        correct = logits.argmax(dim=-1) == tokens[:, 1:]
+    return float(losses[targets].mean()), float(correct[targets].float().mean())
+
+
+def repeated_token_losses(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[float, float]:
+    """Mean next-token loss on the first and on the second half of repeated random tokens."""
+    half = (tokens.shape[1] - 1) // 2
+    with torch.no_grad():
+        logits = model(tokens)
+        # loss[:, i] is the loss of predicting token i+1 from the prefix up to i.
+        loss = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
+    return loss[:, :half].mean().item(), loss[:, half + 1 :].mean().item()
+
+
+def train(
+    params: TrainingParams,
+    ctx,
+    *,
+    name_prefix: str = "",
+    on_progress: Callable[[float, str], None] | None = None,
+) -> TrainingOutcome:
+    """Train from ctx.seed; report through ctx; save checkpoints as ctx artifacts named `<prefix>checkpoint-<step>`."""
+    device = ctx.device
+    config = params.model
+    generator = torch.Generator().manual_seed(ctx.seed + 1)
+    corpus = None
+    if isinstance(params.data, TextCorpus):
+        corpus, vocab = corpus_tokens(params.data, ctx.dataset_resolver)
+        if vocab > config.d_vocab:
+            raise EngineError(f"The tokenized corpus has {vocab} token ids; set model.d_vocab to at least {vocab}.")
+
+    model = LeanTransformer(config)
+    init_like_native(model, seed=ctx.seed)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    schedule = set(params.checkpoint_schedule())
+    eval_tokens = repeated_random_tokens(
+        RepeatedRandomTokens(n_sequences=32, half_length=(config.n_ctx - 1) // 2, seed=1234), d_vocab=config.d_vocab
+    ).to(device)
+    report = on_progress or ctx.progress
+    outcome = TrainingOutcome(model=model, config=config)
+    recent: list[float] = []
+
+    for step in range(1, params.steps + 1):
+        ctx.check_cancelled()
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step - 1, total=params.steps, warmup=params.warmup_steps, peak=params.lr)
+        if corpus is not None:
+            tokens, predictable = (
+                corpus_batch(corpus, batch=params.batch_size, length=config.n_ctx, generator=generator),
+                None,
+            )
+        else:
+            tokens, predictable = induction_batch(
+                params.data, batch=params.batch_size, length=config.n_ctx, d_vocab=config.d_vocab, generator=generator
+            )
+        tokens = tokens.to(device)
+        logits = model(tokens)
+        # Position i predicts token i+1.
+        per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
+        loss = per_token.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        recent = [*recent[-49:], loss.item()]
+        if step % params.log_every == 0 or step == params.steps:
+            ctx.log_metric(f"{name_prefix}loss", recent[-1], step)
+            if predictable is not None:
+                copied = per_token[predictable[:, 1:].to(device)].mean().item()
+                ctx.log_metric(f"{name_prefix}copied_segment_loss", copied, step)
+        if step % params.eval_every == 0 or step == params.steps:
+            model.eval()
+            first, second = repeated_token_losses(model, eval_tokens)
+            model.train()
+            ctx.log_metric(f"{name_prefix}repeated_tokens_second_half_loss", second, step)
+            outcome.repeated_first_half_loss, outcome.repeated_second_half_loss = first, second
+        if step in schedule:
+            outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, step))
+        report(step / params.steps, f"{name_prefix}step {step}/{params.steps}, loss {recent[-1]:.3f}")
+
+    outcome.final_loss = float(np.mean(recent))
+    model.eval()
+    if isinstance(params.data, InductionTraining):
+        outcome.copied_segment_loss, outcome.copied_segment_accuracy = copied_segment_eval(
+            model, params.data, n_sequences=256, length=config.n_ctx, d_vocab=config.d_vocab, seed=ctx.seed,
+            device=device,
+        )  # fmt: skip
+    return outcome
+
+
+def _checkpoint(model: LeanTransformer, config: NativeConfig, ctx, prefix: str, step: int) -> dict:
+    name = f"{prefix}checkpoint-{step}"
+    ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
+    filename = f"{name}.safetensors"
+    save_checkpoint(lean_state_to_bridge(model), config, ctx.artifact_dir / filename, meta={"step": step})
+    ctx.register_file(name, filename, "checkpoint", "application/octet-stream", meta={"step": step})
+    return {"step": step, "artifact": name}

@@ -1,0 +1,58 @@
+"""Attach the shipped experiment specs to their ideas in the imported catalogue (idempotent)."""
+import json
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from experiments.models import ExperimentSpec
+from experiments.services import spec_create
+from ideas.models import Idea
+
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "catalogue_specs.json"
+
+
+class Command(BaseCommand):
+    help = (
+        "Attach the specs in experiments/fixtures/catalogue_specs.json to the catalogue ideas they name (by legacy "
+        "number). A spec whose idea already has one with the same title is left alone."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", nargs="?", default=str(DEFAULT_FILE))
+        parser.add_argument("--user", default="demo", help="The author of the specs (an existing username).")
+
+    @transaction.atomic
+    def handle(self, *args, path: str, user: str, **options) -> None:
+        author = get_user_model().objects.filter(username=user).first()
+        if author is None:
+            raise CommandError(f"No user {user!r}; create one first (make run creates 'demo').")
+        try:
+            entries = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{path}: {exc}") from None
+        created = skipped = 0
+        for number, entry in enumerate(entries, start=1):
+            idea = Idea.objects.filter(legacy_number=entry["legacy_number"]).first()
+            if idea is None:
+                raise CommandError(f"{path}: entry {number}: no idea #{entry['legacy_number']}; import the catalogue.")
+            if ExperimentSpec.objects.filter(idea=idea, title=entry["title"]).exists():
+                skipped += 1
+                continue
+            try:
+                spec_create(
+                    idea=idea,
+                    user=author,
+                    title=entry["title"],
+                    description=entry.get("description", ""),
+                    kind=entry["kind"],
+                    params=entry.get("params", {}),
+                    seed=entry.get("seed", 0),
+                    criterion=entry.get("criterion"),
+                )
+            except ValidationError as exc:
+                raise CommandError(f"{path}: entry {number}: {exc.message_dict}") from None
+            created += 1
+        self.stdout.write(f"Catalogue experiments: attached {created}, already there {skipped}.")

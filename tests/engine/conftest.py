@@ -1,0 +1,48 @@
+"""Engine fixtures: runs executed in-process, and a resolver that finds their artifacts like the platform does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import experiments.engine.kinds  # noqa: F401  (registers every kind)
+from experiments.engine.errors import ModelNotAvailable
+from experiments.engine.executor import execute
+from experiments.engine.registry import KindResult, registry
+from experiments.engine.runtime import MemoryReporter, RunContext
+
+
+class LocalRuns:
+    """Runs kept in memory, numbered from 1; implements the artifact resolver the kinds use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.contexts: dict[int, RunContext] = {}
+
+    def run(self, key: str, params: dict, *, seed: int = 0) -> tuple[int, KindResult, RunContext]:
+        run_id = len(self.contexts) + 1
+        ctx = RunContext(
+            seed=seed, device="cpu", artifact_dir=self.root / str(run_id), reporter=MemoryReporter(),
+            artifact_resolver=self,
+        )  # fmt: skip
+        kind = registry.get(key)
+        result = execute(kind, kind.parse_params(params), ctx)
+        self.contexts[run_id] = ctx
+        return run_id, result, ctx
+
+    def artifact_path(self, run_id: int, name: str) -> Path:
+        ctx = self.contexts.get(run_id)
+        if ctx is None or name not in ctx.artifacts:
+            raise ModelNotAvailable(f"Run {run_id} has no artifact {name!r}.")
+        return ctx.artifact_dir / ctx.artifacts[name].path
+
+    def checkpoints(self, run_id: int) -> list[tuple[int, str]]:
+        ctx = self.contexts[run_id]
+        found = [(rec.meta["step"], name) for name, rec in ctx.artifacts.items() if rec.artifact_type == "checkpoint"]
+        return sorted(found)
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory) -> LocalRuns:
+    return LocalRuns(tmp_path_factory.mktemp("runs"))

@@ -1,0 +1,28 @@
+"""The shipped catalogue comes with its first idea's experiment attached and ready to run."""
+import pytest
+from django.core.management import CommandError, call_command
+
+from experiments.models import ExperimentSpec
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_first_idea_gets_the_depth_comparison_spec_once(capsys):
+    call_command("import_ideas", "ideas/fixtures/ai_safety_ideas.txt", verbosity=0)
+    UserFactory(username="demo")
+    call_command("attach_catalogue_experiments", "--user", "demo")
+    call_command("attach_catalogue_experiments", "--user", "demo")
+    spec = ExperimentSpec.objects.get()
+    assert spec.idea.legacy_number == 1 and spec.kind == "attention_depth_comparison"
+    assert spec.params["depths"] == [1, 2, 3, 4] and spec.params["training"]["steps"] == 3000
+    assert "attached 0, already there 1" in capsys.readouterr().out
+
+
+def test_attaching_needs_the_catalogue_and_the_user():
+    with pytest.raises(CommandError, match="No user"):
+        call_command("attach_catalogue_experiments", "--user", "nobody")
+    UserFactory(username="demo")
+    with pytest.raises(CommandError, match="import the catalogue"):
+        call_command("attach_catalogue_experiments", "--user", "demo")
+    assert not ExperimentSpec.objects.exists()
