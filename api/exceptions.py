@@ -5,7 +5,8 @@
 `errors` appears only on 400s and maps each offending field (dotted for nested
 items: "tags.0") to its messages. Services raise Django's ValidationError and
 PermissionDenied; they become 400 and 403 here, keeping the service's words. A
-full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead.
+full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead, and deleting a dataset that
+queued or running runs still read (DatasetInUse, a ValidationError) a 409.
 An unexpected exception is logged and answered with a JSON 500 rather than an
 HTML page (in DEBUG it propagates, so the developer sees the traceback).
 """
@@ -22,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from experiments.errors import RunQuotaExceeded
+from experiments.errors import DatasetInUse, RunQuotaExceeded
 
 logger = logging.getLogger("api")
 
@@ -42,8 +43,18 @@ class RunQueueFull(exceptions.APIException):
     wait = RUN_QUOTA_RETRY_AFTER  # DRF's handler turns `wait` into Retry-After
 
 
+class Conflict(exceptions.APIException):
+    """409: the request is fine, but the thing it names is busy (a dataset that runs still read)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
 def _as_api_exception(exc: Exception) -> Exception:
     """Django and ORM exceptions as the DRF exceptions that carry their message."""
+    if isinstance(exc, DatasetInUse):
+        return Conflict(" ".join(exc.messages) or None)
     if isinstance(exc, django_exceptions.ValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)

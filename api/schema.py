@@ -11,6 +11,7 @@ ERROR_DESCRIPTIONS = {
     401: "Not signed in (or a bad token), and this needs a login.",
     403: "Signed in, but not allowed: `detail` says why.",
     404: "No such idea (or page).",
+    409: "It conflicts with the current state: `detail` says why.",
     415: "The body is not JSON (send Content-Type: application/json).",
     429: "Too many requests: wait the seconds in Retry-After.",
 }

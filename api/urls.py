@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import auth, experiments, export, ideas, links, not_found, runs, status, taxonomy, votes
+from api.views import auth, datasets, experiments, export, ideas, links, not_found, runs, status, taxonomy, votes
 
 app_name = "api"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("runs/<int:pk>/", runs.RunDetail.as_view(), name="run-detail"),
     path("runs/<int:pk>/cancel/", runs.RunCancel.as_view(), name="run-cancel"),
     path("runs/<int:pk>/artifacts/<str:name>/", runs.RunArtifactDownload.as_view(), name="run-artifact"),
+    path("datasets/", datasets.DatasetListCreate.as_view(), name="dataset-list"),
+    path("datasets/<int:pk>/", datasets.DatasetDetail.as_view(), name="dataset-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),

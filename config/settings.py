@@ -164,6 +164,8 @@ RUN_REAP_INTERVAL_SECONDS = float(os.environ.get("RUN_REAP_INTERVAL_SECONDS", "1
 RUN_QUEUE_CAP_PER_USER = env_int("RUN_QUEUE_CAP_PER_USER", 20)
 # The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
 RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
+# The largest uploaded text dataset, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must accept the body).
+DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 20 * 1024 * 1024)
 
 # Embedded default: kombu's filesystem transport in var/broker, no server needed.
 # Production and CI: CELERY_BROKER_URL=redis://host:6379/0.

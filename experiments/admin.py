@@ -1,9 +1,14 @@
-"""Admin for specs, runs and artifacts. Runs change state through services, so their fields are read-only."""
+"""Admin for specs, runs, artifacts and datasets.
+
+Runs change state through services, so their fields are read-only; datasets are uploaded on the
+pages or the API and deleted through `dataset_delete` (which removes their files too).
+"""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
-from experiments.models import Artifact, ExperimentRun, ExperimentSpec
-from experiments.services import run_cancel, run_trigger
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec
+from experiments.services import dataset_delete, run_cancel, run_trigger
 
 
 @admin.register(ExperimentSpec)
@@ -53,3 +58,30 @@ class ExperimentRunAdmin(admin.ModelAdmin):
         for run in queryset:
             run_cancel(run=run, user=request.user)
         self.message_user(request, f"Asked {queryset.count()} run(s) to cancel.", level=messages.INFO)
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "size", "n_lines", "uploaded_by", "created_at")
+    search_fields = ("name", "description", "sha256")
+    actions = ["delete_datasets"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # uploads are checked and stored by dataset_upload (the /datasets/ page or the API)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the plain delete would leave the file behind: use the action
+
+    @admin.action(description="Delete the selected datasets and their files")
+    def delete_datasets(self, request, queryset) -> None:
+        for dataset in queryset:
+            label = str(dataset)  # before the delete clears its pk
+            try:
+                dataset_delete(dataset=dataset, user=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{label}: {' '.join(error.messages)}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"Deleted {label}.")

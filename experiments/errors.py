@@ -1,7 +1,11 @@
-"""Errors of the run platform that are neither bad input nor missing rights."""
+"""Errors of the run platform that are not plain bad input or missing rights (each answers with its own status)."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 
 class RunQuotaExceeded(PermissionDenied):
     """The user has as many queued runs as they may; the API answers 429."""
+
+
+class DatasetInUse(ValidationError):
+    """A dataset cannot be deleted while queued or running runs read it; the API answers 409."""

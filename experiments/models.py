@@ -1,4 +1,4 @@
-"""Experiment specs attached to ideas, their runs, and the files runs write.
+"""Experiment specs attached to ideas, their runs, the files runs write, and uploaded text datasets.
 
 The lifecycle of a run lives in `experiments.services`; these models hold
 fields, choices and constraints only.
@@ -145,3 +145,35 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (run {self.run_id})"
+
+
+class Dataset(models.Model):
+    """An uploaded UTF-8 text corpus that kinds read by reference: `{"source": "text_corpus", "dataset": <id>}`.
+
+    The file lives at ARTIFACT_ROOT/`path` (datasets/<id>/corpus.txt); the engine caches its tokenizations
+    beside it. Rows and files are made and removed together by `experiments.services.datasets`.
+    """
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    filename = models.CharField(max_length=255, blank=True, help_text="The uploaded file's own name.")
+    path = models.CharField(max_length=300, help_text="Relative to ARTIFACT_ROOT: datasets/<id>/corpus.txt.")
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64)
+    n_characters = models.PositiveBigIntegerField()
+    n_lines = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (dataset {self.pk})"
+
+    @property
+    def reference(self) -> dict[str, object]:
+        """What a spec's params name to train or evaluate on this dataset."""
+        return {"source": "text_corpus", "dataset": self.pk}

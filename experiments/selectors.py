@@ -1,4 +1,4 @@
-"""Reads of specs, runs and artifacts, shared by the pages and the API."""
+"""Reads of specs, runs, artifacts and datasets, shared by the pages and the API."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 
 from experiments.engine.registry import Kind, registry
-from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus
 
 RUNS_SHOWN_PER_SPEC = 10
 
@@ -65,3 +65,13 @@ def run_get(*, pk: int) -> ExperimentRun:
 def artifact_get(*, run_id: int, name: str) -> Artifact:
     """One artifact of a run; raises Artifact.DoesNotExist."""
     return Artifact.objects.select_related("run").get(run_id=run_id, name=name)
+
+
+def dataset_list() -> QuerySet[Dataset]:
+    """Uploaded datasets, newest first, with their uploaders."""
+    return Dataset.objects.select_related("uploaded_by").order_by("-created_at", "-id")
+
+
+def dataset_get(*, pk: int) -> Dataset:
+    """One dataset with its uploader; raises Dataset.DoesNotExist."""
+    return dataset_list().get(pk=pk)

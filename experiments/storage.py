@@ -1,4 +1,5 @@
-"""Where run artifacts live: ARTIFACT_ROOT/runs/<run id>/<attempt>/<file>.
+"""Where files live: run artifacts at ARTIFACT_ROOT/runs/<run id>/<attempt>/<file>, uploaded
+datasets at ARTIFACT_ROOT/datasets/<dataset id>/corpus.txt (with the engine's tokenization caches beside it).
 
 Every worker and the web server must see the same ARTIFACT_ROOT (a shared
 disk or mount in a multi-machine deployment).
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from experiments.engine.datasets import DatasetNotAvailable
 from experiments.engine.errors import ModelNotAvailable
 
 
@@ -19,6 +21,11 @@ def artifact_root() -> Path:
 
 def run_attempt_dir(run_id: int, attempt: int) -> Path:
     return artifact_root() / "runs" / str(run_id) / str(attempt)
+
+
+def dataset_dir(dataset_id: int) -> Path:
+    """The folder of one uploaded dataset: its text file and the tokenization caches the engine writes."""
+    return artifact_root() / "datasets" / str(dataset_id)
 
 
 def artifact_file(relative_path: str) -> Path:
@@ -44,6 +51,25 @@ class DatabaseArtifactResolver:
             raise ModelNotAvailable(f"Run {run_id}'s artifact {name!r} is recorded but its file {path} is missing.")
         return path
 
+    def checkpoints(self, run_id: int) -> list[tuple[int, str]]:
+        """(step, artifact name) of every checkpoint a succeeded run saved, by step."""
+        from experiments.models import Artifact, RunStatus
+
+        rows = Artifact.objects.filter(run_id=run_id, artifact_type="checkpoint", run__status=RunStatus.SUCCEEDED)
+        found = sorted((int(a.meta.get("step", 0)), a.name) for a in rows)
+        if not found:
+            raise ModelNotAvailable(missing_checkpoints_message(run_id))
+        return found
+
+
+def missing_checkpoints_message(run_id: int) -> str:
+    from experiments.models import ExperimentRun
+
+    run = ExperimentRun.objects.filter(pk=run_id).only("status", "kind").first()
+    if run is None:
+        return f"There is no run {run_id}."
+    return f"Run {run_id} ({run.kind}, {run.status}) has no checkpoints; train_transformer runs save them."
+
 
 def missing_artifact_message(run_id: int, name: str) -> str:
     from experiments.models import Artifact, ExperimentRun, RunStatus
@@ -55,3 +81,28 @@ def missing_artifact_message(run_id: int, name: str) -> str:
         return f"Run {run_id} has not succeeded (it is {run.status}), so its artifacts cannot be used."
     names = list(Artifact.objects.filter(run_id=run_id).values_list("name", flat=True))
     return f"Run {run_id} has no artifact {name!r}; it has: {', '.join(names) or 'none'}."
+
+
+class DatabaseDatasetResolver:
+    """Finds the file of an uploaded dataset for `{"source": "text_corpus", "dataset": <id>}` references."""
+
+    def dataset_path(self, dataset_id: int) -> Path:
+        from experiments.models import Dataset
+
+        dataset = Dataset.objects.filter(pk=dataset_id).only("name", "path").first()
+        if dataset is None:
+            raise DatasetNotAvailable(missing_dataset_message(dataset_id))
+        try:
+            path = artifact_file(dataset.path)
+        except ValueError:
+            path = None
+        if path is None or not path.is_file():
+            raise DatasetNotAvailable(
+                f"Dataset {dataset_id} ({dataset.name!r}) is recorded but its file {dataset.path!r} is missing "
+                "under ARTIFACT_ROOT; upload it again."
+            )
+        return path
+
+
+def missing_dataset_message(dataset_id: int) -> str:
+    return f"There is no dataset {dataset_id}; upload one at /datasets/ (or POST /api/datasets/)."

@@ -1,4 +1,4 @@
-"""Page routes of the experiments: adding a spec, running it, runs and their files.
+"""Page routes of the experiments: adding a spec, running it, runs and their files, uploaded datasets.
 
 /ideas/<pk>/experiments/new/ sits beside the catalogue's /ideas/<pk>/<slug>/;
 `unique_slug` never hands out "experiments" as a slug.
@@ -6,7 +6,7 @@
 
 from django.urls import path
 
-from experiments.views import actions, data, runs, specs
+from experiments.views import actions, data, datasets, runs, specs
 
 urlpatterns = [
     path("ideas/<int:pk>/experiments/new/", specs.spec_create_page, name="spec-create"),
@@ -16,4 +16,6 @@ urlpatterns = [
     path("runs/<int:pk>/status.json", data.run_status_json, name="run-status-json"),
     path("runs/<int:pk>/cancel/", actions.run_cancel_action, name="run-cancel"),
     path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download, name="artifact-download"),
+    path("datasets/", datasets.dataset_list_page, name="dataset-list"),
+    path("datasets/<int:pk>/delete/", datasets.dataset_delete_action, name="dataset-delete"),
 ]

@@ -1,5 +1,6 @@
-"""Writes of the run platform: specs, runs and their lifecycle, evidence."""
+"""Writes of the run platform: specs, runs and their lifecycle, evidence, uploaded datasets."""
 
+from experiments.services.datasets import dataset_delete, dataset_upload, user_can_delete_dataset
 from experiments.services.evidence import idea_status_follow_verdicts, verdict_for
 from experiments.services.runs import (
     ReapReport,
@@ -18,6 +19,8 @@ __all__ = [
     "ReapReport",
     "TriggerResult",
     "criterion_clean",
+    "dataset_delete",
+    "dataset_upload",
     "idea_status_follow_verdicts",
     "kind_get",
     "params_validate",
@@ -30,5 +33,6 @@ __all__ = [
     "runs_reap",
     "spec_create",
     "spec_hash",
+    "user_can_delete_dataset",
     "verdict_for",
 ]

@@ -230,9 +230,10 @@ def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
         params = params_validate(kind, run.params)
     except ValidationError as exc:
         _finish(run, RunStatus.FAILED, error=f"The spec is no longer runnable: {exc.message_dict}")
+        run.refresh_from_db()
         return run
     device = resolve_device(kind.device)
-    from experiments.storage import DatabaseArtifactResolver
+    from experiments.storage import DatabaseArtifactResolver, DatabaseDatasetResolver
 
     reporter = DatabaseReporter(run_id=run.pk, attempt=run.attempts, interval=settings.RUN_HEARTBEAT_SECONDS)
     ctx = RunContext(
@@ -241,6 +242,7 @@ def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
         artifact_dir=run_attempt_dir(run.pk, run.attempts),
         reporter=reporter,
         artifact_resolver=DatabaseArtifactResolver(),
+        dataset_resolver=DatabaseDatasetResolver(),
     )
     reporter.series = ctx.series
     ExperimentRun.objects.filter(pk=run.pk).update(device=str(device))

@@ -12,6 +12,7 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from experiments.engine import ENGINE_VERSION
+from experiments.engine.datasets import TextCorpus
 from experiments.engine.errors import InvalidParams, UnknownKind
 from experiments.engine.models import RunModelRef
 from experiments.engine.registry import Kind, registry
@@ -45,27 +46,30 @@ def params_validate(kind: Kind, raw: Any) -> BaseModel:
     return params
 
 
-def _run_refs(value: Any, path: str) -> list[tuple[str, RunModelRef]]:
-    """Every `{"source": "run"}` model reference inside params, with its dotted path."""
-    if isinstance(value, RunModelRef):
+def _refs(value: Any, path: str, ref_type: type[BaseModel]) -> list[tuple[str, Any]]:
+    """Every reference of `ref_type` (a run's checkpoint, a dataset) inside params, with its dotted path."""
+    if isinstance(value, ref_type):
         return [(path, value)]
     if isinstance(value, BaseModel):
         found = []
         for name in type(value).model_fields:
-            found += _run_refs(getattr(value, name), f"{path}.{name}")
+            found += _refs(getattr(value, name), f"{path}.{name}", ref_type)
         return found
     if isinstance(value, list | tuple):
-        return [ref for i, item in enumerate(value) for ref in _run_refs(item, f"{path}.{i}")]
+        return [ref for i, item in enumerate(value) for ref in _refs(item, f"{path}.{i}", ref_type)]
     return []
 
 
 def _check_model_references(params: BaseModel) -> None:
-    """A reference to another run's checkpoint must exist before anything is queued."""
-    from experiments.models import Artifact, RunStatus
-    from experiments.storage import missing_artifact_message
+    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued."""
+    from experiments.models import Artifact, Dataset, RunStatus
+    from experiments.storage import missing_artifact_message, missing_dataset_message
 
     errors = {}
-    for path, ref in _run_refs(params, "params"):
+    for path, ref in _refs(params, "params", TextCorpus):
+        if not Dataset.objects.filter(pk=ref.dataset).exists():
+            errors[f"{path}.dataset"] = [missing_dataset_message(ref.dataset)]
+    for path, ref in _refs(params, "params", RunModelRef):
         artifact = Artifact.objects.filter(run_id=ref.run, name=ref.artifact, run__status=RunStatus.SUCCEEDED).first()
         if artifact is None:
             errors[path] = [missing_artifact_message(ref.run, ref.artifact)]

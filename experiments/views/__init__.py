@@ -1,8 +1,9 @@
 """The experiment pages, server-rendered, with static/js/runs.js keeping runs live.
 
 One module per job: adding a spec (`specs`), pressing Run, Replicate or Cancel
-(`actions`), the run page and the list of runs (`runs`), and the machine-readable
-answers those pages use: a run's status as JSON and artifact downloads (`data`).
+(`actions`), the run page and the list of runs (`runs`), uploaded text datasets
+(`datasets`), and the machine-readable answers those pages use: a run's status as
+JSON and artifact downloads (`data`).
 `presenters` turns rows into words (criteria, params, durations) and `common`
 holds the helpers they share. Each view parses, calls one service or selector,
 and renders.

@@ -5,13 +5,15 @@ Every operation in /api/schema/ is called with examples generated from the schem
 a signed-in staff member who authored some of the ideas, so every write runs:
 no 5xx, every status code, content
 type and body as the schema documents. The catalogue has an experiment spec with
-a finished run and an artifact; triggered runs are queued but never sent.
+a finished run and an artifact, and two uploaded datasets; triggered runs are
+queued but never sent.
 """
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -25,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 
 from api.services import token_issue
 from api.throttles import AnonReadThrottle, TriggerThrottle, WriteThrottle
-from experiments.models import Artifact, ExperimentRun, ExperimentSpec
-from experiments.services import run_execute, run_trigger, spec_create
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec
+from experiments.services import dataset_upload, run_execute, run_trigger, spec_create
 from experiments.services import runs as runs_module
 from ideas.models import Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange
 from tests.factories import CollectionFactory, IdeaFactory, TagFactory, UserFactory
@@ -56,7 +58,7 @@ def keep_test_connection():
 
 @pytest.fixture
 def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tuple[str, dict[str, list]]:
-    """A small catalogue, five of its ideas by the fuzzer (staff), a spec with a finished run and an artifact.
+    """A small catalogue, five of its ideas by the fuzzer (staff), a spec with a finished run and an artifact, datasets.
 
     Returns the fuzzer's token and the existing ids (and names) to aim generated ones at.
     """
@@ -82,8 +84,12 @@ def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tupl
     Artifact.objects.create(
         run=run, name="heads", path="heads.json", artifact_type="json", content_type="application/json", size=17
     )
+    for n in range(2):
+        corpus = SimpleUploadedFile(f"corpus-{n}.txt", b"the cat sat on the mat\n" * (n + 1))
+        dataset_upload(user=fuzzer, name=f"corpus {n}", uploaded_file=corpus)
     ids = {
         "idea": sorted(Idea.objects.values_list("pk", flat=True)),
+        "dataset": sorted(Dataset.objects.values_list("pk", flat=True)),
         "spec": sorted(ExperimentSpec.objects.values_list("pk", flat=True)),
         "run": sorted(ExperimentRun.objects.values_list("pk", flat=True)),
         "name": ["heads"],
@@ -110,6 +116,8 @@ def _id_kind(path: str) -> str:
         return "spec"
     if path.startswith("/api/runs/"):
         return "run"
+    if path.startswith("/api/datasets/"):
+        return "dataset"
     return "idea"
 
 

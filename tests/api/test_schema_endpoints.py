@@ -29,6 +29,8 @@ OPERATIONS = {
     "/api/runs/{id}/": {"get"},
     "/api/runs/{id}/cancel/": {"post"},
     "/api/runs/{id}/artifacts/{name}/": {"get"},
+    "/api/datasets/": {"get", "post"},
+    "/api/datasets/{id}/": {"get", "delete"},
 }
 
 

@@ -1,0 +1,254 @@
+"""Uploaded text datasets: upload (checked, hashed, stored with its row) and delete.
+
+A dataset is a UTF-8 text file of at most `DATASET_MAX_BYTES`, stored at
+ARTIFACT_ROOT/datasets/<id>/corpus.txt; kinds read it by reference
+(`{"source": "text_corpus", "dataset": <id>}`) and the engine caches its
+tokenizations beside it.
+
+The row and the file are made together: the upload is streamed, checked and
+hashed into a temporary file under ARTIFACT_ROOT/datasets/.incoming/, then the
+row is created and the file moved into place inside one transaction; if
+anything fails, neither is left. (Called inside an outer transaction that later
+rolls back, the file would stay as an orphan folder with no row: harmless, and
+removed when a new upload gets that id.)
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import os
+import shutil
+import unicodedata
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from experiments.errors import DatasetInUse
+from experiments.models import ACTIVE_RUN_STATUSES, Dataset, ExperimentRun
+from experiments.storage import artifact_root, dataset_dir
+
+log = logging.getLogger(__name__)
+
+NAME_MAX = Dataset._meta.get_field("name").max_length
+DESCRIPTION_MAX = 20_000
+FILENAME_MAX = Dataset._meta.get_field("filename").max_length
+STORED_NAME = "corpus.txt"
+
+
+@dataclass(frozen=True)
+class TextStats:
+    size: int
+    sha256: str
+    n_characters: int
+    n_lines: int
+
+
+def _too_large(max_bytes: int) -> str:
+    limit = f"{max_bytes / 2**20:.3g} MiB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
+    return f"The file is larger than {limit}, the most a dataset may be (DATASET_MAX_BYTES)."
+
+
+def _stream_text(chunks: Iterable[bytes], out, *, max_bytes: int) -> TextStats:
+    """Write `chunks` to `out` while checking they are UTF-8 text without NUL, hashing and counting.
+
+    Raises a ValidationError naming `file` at the first problem, saying where it is.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    digest = hashlib.sha256()
+    size = n_characters = newlines = 0
+    last_char = ""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        pending = len(decoder.getstate()[0])  # bytes of a character split across the previous chunk's end
+        if size + len(chunk) > max_bytes:
+            raise ValidationError({"file": _too_large(max_bytes)})
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise ValidationError({"file": _not_utf8(exc, size - pending, newlines)}) from None
+        if "\x00" in text:
+            line = newlines + text.count("\n", 0, text.index("\x00")) + 1
+            raise ValidationError({"file": f"The file contains a NUL character (line {line}): it is not plain text."})
+        digest.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+        n_characters += len(text)
+        newlines += text.count("\n")
+        last_char = text[-1:] or last_char
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"file": _not_utf8(exc, size - len(exc.object), newlines)}) from None
+    if size == 0:
+        raise ValidationError({"file": "The file is empty."})
+    n_lines = newlines + (1 if last_char != "\n" else 0)
+    return TextStats(size=size, sha256=digest.hexdigest(), n_characters=n_characters, n_lines=n_lines)
+
+
+def _not_utf8(exc: UnicodeDecodeError, object_offset: int, newlines_before: int) -> str:
+    """Where a decoding error is, in words: `object_offset` is the file offset of `exc.object[0]`."""
+    offset = object_offset + exc.start
+    line = newlines_before + exc.object.count(b"\n", 0, exc.start) + 1
+    bad = exc.object[exc.start : exc.end].hex(" ")
+    return (
+        f"The file is not valid UTF-8 text at byte {offset} (line {line}): {exc.reason} ({bad}). "
+        "Save it as UTF-8 and upload it again."
+    )
+
+
+def _chunks(uploaded_file: Any) -> Iterator[bytes]:
+    """An uploaded file's bytes in chunks (Django's UploadedFile, or any binary file object)."""
+    if hasattr(uploaded_file, "chunks"):
+        yield from uploaded_file.chunks()
+        return
+    while chunk := uploaded_file.read(1 << 20):
+        yield chunk
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    """Why `text` cannot be stored as a name or description, or None."""
+    if len(text) > limit:
+        return f"At most {limit:,} characters."
+    if "\x00" in text:
+        return "Contains a NUL character."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Contains characters that are not valid Unicode text."
+    return None
+
+
+def _clean_about(name: Any, description: Any) -> tuple[str, str, dict[str, list[str]]]:
+    """The name (whitespace collapsed) and description (stripped), and the errors naming each."""
+    name = " ".join(str(name or "").split())
+    description = str(description or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = ["A name is required."]
+    elif problem := _text_problem(name, NAME_MAX):
+        errors["name"] = [problem]
+    if problem := _text_problem(description, DESCRIPTION_MAX):
+        errors["description"] = [problem]
+    return name, description, errors
+
+
+def _clean_filename(uploaded_file: Any) -> str:
+    """The uploaded file's own name, without folders, control characters or lone surrogates, for display."""
+    raw = Path(str(getattr(uploaded_file, "name", "") or "")).name
+    return "".join(ch for ch in raw if unicodedata.category(ch) not in ("Cc", "Cs"))[-FILENAME_MAX:]
+
+
+def _receive(uploaded_file: Any, incoming: Path) -> TextStats:
+    """Stream the upload into `incoming`, checked (a ValidationError naming `file`)."""
+    if uploaded_file is None:
+        raise ValidationError({"file": "Choose a UTF-8 text file to upload."})
+    max_bytes = settings.DATASET_MAX_BYTES
+    declared = getattr(uploaded_file, "size", None)
+    if declared is not None and declared > max_bytes:  # refuse before reading a byte
+        raise ValidationError({"file": _too_large(max_bytes)})
+    with incoming.open("wb") as out:
+        return _stream_text(_chunks(uploaded_file), out, max_bytes=max_bytes)
+
+
+def dataset_upload(*, user, name: str, uploaded_file: Any, description: str = "") -> Dataset:
+    """Store an uploaded UTF-8 text file as a dataset; signed-in users only.
+
+    Refused with a ValidationError naming `name`, `description` or `file`: no
+    name, an empty file, one larger than `DATASET_MAX_BYTES`, one that is not
+    UTF-8 (the message gives the byte offset and line), or one with NUL
+    characters. Nothing is written when it is refused.
+    """
+    if not user or not user.is_authenticated:
+        raise PermissionDenied("Sign in to upload a dataset.")
+    name, description, errors = _clean_about(name, description)
+
+    incoming_dir = artifact_root() / "datasets" / ".incoming"
+    incoming_dir.mkdir(parents=True, exist_ok=True)
+    incoming = incoming_dir / f"{uuid.uuid4().hex}.part"
+    final: Path | None = None
+    try:
+        stats = None
+        try:
+            stats = _receive(uploaded_file, incoming)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if errors or stats is None:
+            raise ValidationError(errors)
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                name=name,
+                description=description,
+                filename=_clean_filename(uploaded_file),
+                path="",
+                size=stats.size,
+                sha256=stats.sha256,
+                n_characters=stats.n_characters,
+                n_lines=stats.n_lines,
+                uploaded_by=user,
+            )
+            folder = dataset_dir(dataset.pk)
+            dataset.path = (folder / STORED_NAME).relative_to(artifact_root()).as_posix()
+            dataset.save(update_fields=["path"])
+            if folder.exists():  # left by an upload whose transaction rolled back: no row owns it
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            final = folder / STORED_NAME
+            os.replace(incoming, final)
+        return dataset
+    except BaseException:
+        if final is not None:
+            shutil.rmtree(final.parent, ignore_errors=True)
+        raise
+    finally:
+        incoming.unlink(missing_ok=True)
+
+
+def user_can_delete_dataset(user, dataset: Dataset) -> bool:
+    if not user or not user.is_authenticated:
+        return False
+    return user.is_staff or dataset.uploaded_by_id == user.pk
+
+
+def _references(value: Any, dataset_id: int) -> bool:
+    """Whether run params (JSON) name the dataset anywhere: `{"source": "text_corpus", "dataset": <id>}`."""
+    if isinstance(value, dict):
+        if value.get("source") == "text_corpus" and value.get("dataset") == dataset_id:
+            return True
+        return any(_references(item, dataset_id) for item in value.values())
+    if isinstance(value, list):
+        return any(_references(item, dataset_id) for item in value)
+    return False
+
+
+def _runs_using(dataset: Dataset) -> list[int]:
+    """Ids of the queued or running runs whose params reference the dataset."""
+    active = ExperimentRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("pk", "params")
+    return sorted(pk for pk, params in active if _references(params, dataset.pk))
+
+
+def dataset_delete(*, dataset: Dataset, user) -> None:
+    """Delete a dataset and its folder (the file and the engine's caches); its uploader or staff only.
+
+    Refused with DatasetInUse while a queued or running run references it. Specs that name it stay, but
+    can no longer be run (their params are checked again on each trigger). The folder is removed once
+    the row's deletion has committed.
+    """
+    if not user_can_delete_dataset(user, dataset):
+        raise PermissionDenied("Only the person who uploaded the dataset or staff can delete it.")
+    with transaction.atomic():
+        using = _runs_using(dataset)
+        if using:
+            runs = ", ".join(str(pk) for pk in using)
+            raise DatasetInUse(f"Dataset {dataset.pk} is in use by queued or running run(s) {runs}; wait or cancel.")
+        folder = dataset_dir(dataset.pk)
+        dataset.delete()
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
