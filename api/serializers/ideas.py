@@ -103,7 +103,8 @@ class StatusChangeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StatusChange
-        fields = ["id", "from_status", "to_status", "reason", "changed_by", "created_at"]
+        fields = ["id", "from_status", "to_status", "reason", "changed_by", "run", "created_at"]
+        read_only_fields = fields  # "run": the run whose verdict made an automatic change
 
 
 class IdeaDetailSerializer(IdeaSummarySerializer):

@@ -1,4 +1,5 @@
 """The analysis kinds run on a Hugging Face model loaded offline, as they would on a GPU worker with GPT-2."""
+
 from __future__ import annotations
 
 import pytest
