@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .PHONY: run worker test lint format install migrate import-catalogue demo-user catalogue-experiments chromium clean benchmarks
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
