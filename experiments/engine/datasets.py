@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from experiments.engine.errors import EngineError
+from experiments.engine.types import RecordId
 
 BOS = 0
 
@@ -68,7 +69,7 @@ class TextCorpus(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: Literal["text_corpus"] = "text_corpus"
-    dataset: int = Field(ge=1, description="The id of an uploaded text dataset.")
+    dataset: RecordId = Field(description="The id of an uploaded text dataset.")
     tokenizer: Literal["bpe", "char"] = Field("bpe", description="Byte-level BPE trained on the text, or characters.")
     vocab_size: int = Field(1024, ge=64, le=65536, description="BPE vocabulary size (ignored for 'char').")
 

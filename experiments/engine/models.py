@@ -23,6 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from experiments.engine.errors import ModelNotAvailable
+from experiments.engine.types import RecordId
 
 CHECKPOINT_FORMAT = "ideas-native-checkpoint/1"
 MAX_NATIVE_PARAMETERS = 60_000_000  # the largest native model any kind may build
@@ -82,7 +83,7 @@ class RunModelRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: Literal["run"] = "run"
-    run: int = Field(ge=1, description="The id of the run that saved the checkpoint.")
+    run: RecordId = Field(description="The id of the run that saved the checkpoint.")
     artifact: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="The checkpoint's name.")
 
 

@@ -14,6 +14,7 @@ types (important heads that are not induction heads are listed), and the kinks.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +30,7 @@ from experiments.engine.models import load_checkpoint
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult, kind_from_module, registry
 from experiments.engine.training import TrainingParams, copied_segment_eval, repeated_token_losses, train
+from experiments.engine.types import RecordId
 
 KEY = "attention_depth_comparison"
 TITLE = "Compare 1- to 4-layer attention-only models"
@@ -55,11 +57,13 @@ METRICS = {f"L{d}_{name}": f"{d}-layer model: {meaning}." for d in DEPTHS for na
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    depths: list[int] = Field([1, 2, 3, 4], min_length=1, max_length=4, description="Layer counts to compare (1-4).")
+    depths: list[Annotated[int, Field(ge=1, le=4)]] = Field(
+        [1, 2, 3, 4], min_length=1, max_length=4, description="Layer counts to compare (1-4)."
+    )
     training: TrainingParams = Field(
         TrainingParams(), description="Data, width and budget shared by every depth; model.n_layers is replaced."
     )
-    runs: list[int] | None = Field(
+    runs: list[RecordId] | None = Field(
         None, max_length=4, description="Existing train_transformer runs to compare instead of training here."
     )
     eval_data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=64, half_length=31))

@@ -29,6 +29,7 @@ from experiments.engine.kinds._inputs import repeated_tokens_for
 from experiments.engine.models import load_checkpoint
 from experiments.engine.plots import trajectory as trajectory_figure
 from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.types import RecordId
 
 KEY = "checkpoint_pca"
 TITLE = "PCA of checkpoints and the kinks of training"
@@ -49,7 +50,7 @@ METRICS = {
 class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run: int = Field(ge=1, description="A train_transformer run whose checkpoints to analyse.")
+    run: RecordId = Field(description="A train_transformer run whose checkpoints to analyse.")
     checkpoints: list[str] | None = Field(None, max_length=200, description="Only these checkpoints (default: all).")
     data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=16, half_length=31, seed=2024))
     measure: Literal["log_probs", "losses"] = Field(

@@ -28,6 +28,7 @@ from experiments.engine.kinds._inputs import eval_tokens, repeated_tokens_for
 from experiments.engine.models import ModelRef, load_model_and_config
 from experiments.engine.plots import ranked_bars
 from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.types import RecordId
 
 KEY = "head_ablation"
 TITLE = "Ablate each head and rank by loss increase"
@@ -54,8 +55,8 @@ class Params(BaseModel):
     data: EvalData = Field(RepeatedRandomTokens(n_sequences=64, half_length=31), description="Text to measure on.")
     n_sequences: int = Field(64, ge=1, le=2048, description="Sequences drawn from generated or uploaded data.")
     mode: Literal["zero", "mean"] = "zero"
-    head_types_from_run: int | None = Field(
-        None, ge=1, description="A head_detection run of the same model whose head types to use (else scored here)."
+    head_types_from_run: RecordId | None = Field(
+        None, description="A head_detection run of the same model whose head types to use (else scored here)."
     )
 
 
