@@ -22,7 +22,7 @@ migrate: install
 	$(PY) manage.py migrate --no-input
 
 import-catalogue: migrate
-	$(PY) manage.py import_ideas ideas/fixtures/ai_safety_ideas.txt
+	$(PY) manage.py import_ideas ideas/fixtures/ai_safety_ideas.txt --if-empty
 
 demo-user: migrate
 	$(PY) manage.py ensure_demo_user
@@ -47,6 +47,8 @@ worker: install
 # Page tests drive Debian's Chromium; install it when it is missing (needs root, as on CI).
 chromium:
 	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "The page tests need Debian's Chromium: sudo apt-get install chromium chromium-driver"; exit 1; fi; \
 	  echo "Installing Debian's chromium for the page tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 

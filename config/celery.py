@@ -17,6 +17,7 @@ def _load_worker_hooks(sender, **_):
 
 
 # Celery's Django fix-up closes the database connection before and after every task unless told
-# to reuse it; reusing it saves a connect on every run's claim (Django's CONN_MAX_AGE and health
-# checks still retire old or broken connections). The fix-up reads this exact, old-style key.
+# to reuse it; reusing it saves a connect on every run's claim. Tasks call close_old_connections()
+# first, so CONN_MAX_AGE and the health checks still retire old or broken connections. The fix-up
+# reads this exact, old-style key.
 app.conf["CELERY_DB_REUSE_MAX"] = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))

@@ -5,7 +5,7 @@ pages or the API and deleted through `dataset_delete` (which removes their files
 """
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec
 from experiments.services import dataset_delete, run_cancel, run_trigger
@@ -17,13 +17,22 @@ class ExperimentSpecAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("title", "idea__title")
     raw_id_fields = ("idea", "author")
-    readonly_fields = ("created_at", "updated_at")
+    # What a spec runs is validated by spec_create (pages, API); the admin edits only its words.
+    readonly_fields = ("kind", "params", "seed", "criterion", "created_at", "updated_at")
     actions = ["trigger_runs"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # add specs on the idea page or through the API, where the params are validated
 
     @admin.action(description="Run the selected specs (cached results are reused)")
     def trigger_runs(self, request, queryset) -> None:
         for spec in queryset:
-            result = run_trigger(spec=spec, user=request.user)
+            try:
+                result = run_trigger(spec=spec, user=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, f"{spec.title}: not run: {reason}", level=messages.ERROR)
+                continue
             state = "cached" if result.cached else ("queued" if result.created else result.run.status)
             self.message_user(request, f"{spec.title}: run {result.run.pk} {state}.")
 

@@ -15,7 +15,7 @@ import logging
 import threading
 
 from django.db import close_old_connections, connection
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from experiments.engine.runtime import ArtifactRecord
 from experiments.models import ExperimentRun, RunStatus
@@ -72,7 +72,7 @@ class DatabaseReporter:
 
     def flush(self) -> None:
         with self._lock:
-            fields: dict = {"heartbeat_at": timezone.now()}
+            fields: dict = {"heartbeat_at": Now()}  # database time, like the reaper's comparison
             if self._progress is not None:
                 fields["progress"], fields["progress_message"] = self._progress
             if self._series_dirty:

@@ -30,12 +30,18 @@ def _run_id(request: Request) -> int | None:
 
 
 class RunRequest(Request):
+    def _attempt_worker(self) -> str:
+        """The identity (host:pid) the pool process wrote when it claimed the run."""
+        from experiments.services.runs import worker_identity
+
+        return worker_identity(self.worker_pid)
+
     def on_timeout(self, soft: bool, timeout: float) -> None:
         if not soft and (run_id := _run_id(self)) is not None:
             from experiments.services import run_time_limit_exceeded
 
             close_old_connections()
-            run_time_limit_exceeded(run_id=run_id, seconds=timeout)
+            run_time_limit_exceeded(run_id=run_id, seconds=timeout, worker=self._attempt_worker())
         super().on_timeout(soft, timeout)
 
     def on_failure(self, exc_info, send_failed_event: bool = True, return_ok: bool = False) -> None:
@@ -50,7 +56,7 @@ class RunRequest(Request):
 
             close_old_connections()
             # Before the message is requeued below, so the redelivery finds the run queued (or failed).
-            run_worker_lost(run_id=run_id, reason=f"The worker process died ({exc})")
+            run_worker_lost(run_id=run_id, reason=f"The worker process died ({exc})", worker=self._attempt_worker())
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 

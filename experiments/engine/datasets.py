@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -157,8 +158,13 @@ def corpus_tokens(ref: TextCorpus, resolver: DatasetResolver | None) -> tuple[np
         ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int32)
         tokenizer.save(str(cache.with_suffix(cache.suffix + ".tokenizer.json")))
         meta = {"vocab_size": tokenizer.get_vocab_size()}
-    np.save(ids_file, ids)
-    meta_file.write_text(json.dumps(meta))
+    # Written under temporary names and renamed: a run reading the cache never sees half a file.
+    partial = ids_file.with_name(f"{ids_file.name}.{os.getpid()}.partial.npy")
+    np.save(partial, ids)
+    os.replace(partial, ids_file)
+    partial_meta = meta_file.with_name(f"{meta_file.name}.{os.getpid()}.partial")
+    partial_meta.write_text(json.dumps(meta))
+    os.replace(partial_meta, meta_file)
     return ids, meta["vocab_size"]
 
 

@@ -31,5 +31,17 @@ def execute(kind: Kind, params: BaseModel, ctx: RunContext) -> KindResult:
         number = float(value)
         metrics[name] = number if math.isfinite(number) else None
     result.metrics = metrics
+    result.summary = _finite(result.summary)
     ctx.progress(1.0, "done")
     return result
+
+
+def _finite(value):
+    """The summary as strict JSON: NaN and infinities (a diverged model) become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

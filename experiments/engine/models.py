@@ -151,24 +151,44 @@ def load_checkpoint(path: Path, *, device: torch.device | str = "cpu") -> tuple[
     return model, config
 
 
+PRETRAINED_DIRS_ENV = "PRETRAINED_MODEL_DIRS"
+
+
+def pretrained_roots() -> list[Path]:
+    """Folders a spec may load models from by path (PRETRAINED_MODEL_DIRS, separated like PATH)."""
+    raw = os.environ.get(PRETRAINED_DIRS_ENV, "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
 def resolve_pretrained_dir(name: str) -> Path:
-    """The local folder holding `name`: a directory given directly, or its snapshot in the HF cache."""
-    candidate = Path(name).expanduser()
-    if candidate.is_dir():
+    """The local folder holding `name`: a folder under PRETRAINED_MODEL_DIRS, or its snapshot in the HF cache.
+
+    Specs come from users, so a path must lie under a folder the operator listed: a spec cannot make a
+    worker open an arbitrary directory. Anything else is looked up as a model name in the local cache.
+    """
+    if name.startswith(("/", ".", "~")) or "/../" in f"/{name}/":
+        candidate = Path(name).expanduser().resolve()
+        roots = pretrained_roots()
+        if not any(candidate == root or root in candidate.parents for root in roots):
+            listed = os.pathsep.join(str(r) for r in roots) or "nothing"
+            raise ModelNotAvailable(
+                f"Model folders must lie under {PRETRAINED_DIRS_ENV} (now: {listed}); {name!r} does not."
+            )
+        if not candidate.is_dir():
+            raise ModelNotAvailable(f"No model folder at {candidate}.")
         if not (candidate / "config.json").is_file():
             raise ModelNotAvailable(f"{candidate} has no config.json: it is not a Hugging Face model folder.")
         return candidate
-    if name.startswith(("/", ".", "~")):
-        raise ModelNotAvailable(f"No model folder at {candidate}.")
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(name, "config.json")
     if not isinstance(cached, str):
         cache = os.environ.get("HF_HOME", "~/.cache/huggingface")
         raise ModelNotAvailable(
-            f"Pretrained model {name!r} is not on this machine: it is neither a local folder nor in the "
-            f"Hugging Face cache ({cache}). Nothing is downloaded at run time; copy the model there first "
-            f"(for example with `huggingface-cli download {name}` on a machine with internet)."
+            f"Pretrained model {name!r} is not on this machine: it is neither a folder under "
+            f"{PRETRAINED_DIRS_ENV} nor in the Hugging Face cache ({cache}). Nothing is downloaded at run time; "
+            f"copy the model there first (for example with `huggingface-cli download {name}` on a machine with "
+            f"internet)."
         )
     return Path(cached).parent
 

@@ -175,7 +175,7 @@ def train(
             outcome.repeated_first_half_loss, outcome.repeated_second_half_loss = first, second
         if step in schedule:
             outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, step))
-        report(step / params.steps, f"{name_prefix}step {step}/{params.steps}, loss {recent[-1]:.3f}")
+        report(step / params.steps, f"step {step}/{params.steps}, loss {recent[-1]:.3f}")
 
     outcome.final_loss = float(np.mean(recent))
     model.eval()

@@ -43,6 +43,8 @@ def status_from_verdicts(verdicts: set[str]) -> str | None:
 
 def idea_status_follow_verdicts(*, idea: Idea, run: ExperimentRun) -> StatusChange | None:
     """Move a hypothesis to the status its verdicts imply, naming `run` (the newest verdict) as the cause."""
+    # The idea as it is now, locked: it may have been archived or re-kinded while the run was going.
+    idea = Idea.objects.select_for_update().get(pk=idea.pk)
     if idea.kind != IdeaKind.HYPOTHESIS or idea.status == IdeaStatus.ARCHIVED:
         return None
     verdicts = set(

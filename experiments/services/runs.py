@@ -10,6 +10,7 @@ reapers at once can never run a run twice or overwrite a newer outcome.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import traceback
 import uuid
@@ -19,8 +20,9 @@ from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Case, F, When
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Case, F, Q, When
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from experiments.engine import ENGINE_VERSION
@@ -157,7 +159,7 @@ def _claim(run_id: int, worker: str) -> ExperimentRun | None:
         status=RunStatus.RUNNING,
         attempts=F("attempts") + 1,
         started_at=now,
-        heartbeat_at=now,
+        heartbeat_at=Now(),  # database time: the reaper compares it with database time, never a worker's clock
         worker=worker,
         progress_message="starting",
         error="",
@@ -217,21 +219,54 @@ def _store_success(run: ExperimentRun, ctx: RunContext, result: KindResult, mani
     return True
 
 
+def _refresh_connection() -> None:
+    """Drop a broken or too-old database connection (never one inside a transaction: the caller's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+def worker_identity(pid: int | None = None) -> str:
+    """host:pid of the process running an attempt; the worker's main process matches its children by it."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
 def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
-    """Claim a queued run and execute it through the engine; store its outcome. None when not claimed."""
-    run = _claim(run_id, worker or socket.gethostname())
+    """Claim a queued run and execute it through the engine; store its outcome. None when not claimed.
+
+    Whatever goes wrong after the claim (the spec no longer validates, the kind raises, storing the outcome
+    fails), the attempt ends in a final state with the reason, never left `running` for the reaper.
+    """
+    run = _claim(run_id, worker or worker_identity())
     if run is None:
         return None
+    try:
+        _execute_claimed(run)
+    except Exception as exc:  # the last line of defence: record why, with a fresh connection
+        log.exception("run %s failed outside its kind", run.pk)
+        _refresh_connection()
+        _finish(run, RunStatus.FAILED, error=_describe(exc, run))
+    run.refresh_from_db()
+    return run
+
+
+def _describe(exc: BaseException, run: ExperimentRun) -> str:
+    if type(exc).__name__ == "SoftTimeLimitExceeded":
+        return f"Exceeded the soft time limit of {run.soft_time_limit} s."
+    if isinstance(exc, EngineError):
+        return str(exc)
+    return "".join(traceback.format_exception(exc, limit=-8))
+
+
+def _execute_claimed(run: ExperimentRun) -> None:
     if run.attempts > run.max_attempts:
         _finish(run, RunStatus.FAILED, error=f"Gave up after {run.max_attempts} attempts.")
-        return run
+        return
     try:
         kind = kind_get(run.kind)
         params = params_validate(kind, run.params)
     except ValidationError as exc:
         _finish(run, RunStatus.FAILED, error=f"The spec is no longer runnable: {exc.message_dict}")
-        run.refresh_from_db()
-        return run
+        return
     device = resolve_device(kind.device)
     from experiments.storage import DatabaseArtifactResolver, DatabaseDatasetResolver
 
@@ -251,20 +286,18 @@ def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
         try:
             result = execute(kind, params, ctx)
         except RunCancelled:
-            if not reporter.lost:
-                _finish(run, RunStatus.CANCELLED, progress_message="cancelled", manifest=manifest)
-        except EngineError as exc:
-            _finish(run, RunStatus.FAILED, error=str(exc), manifest=manifest)
+            outcome = None if reporter.lost else {"status": RunStatus.CANCELLED, "progress_message": "cancelled"}
         except Exception as exc:
-            if type(exc).__name__ == "SoftTimeLimitExceeded":
-                error = f"Exceeded the soft time limit of {run.soft_time_limit} s."
-            else:
-                error = "".join(traceback.format_exception(exc, limit=-8))
-            _finish(run, RunStatus.FAILED, error=error, manifest=manifest)
+            outcome = {"status": RunStatus.FAILED, "error": _describe(exc, run)}
         else:
-            _store_success(run, ctx, result, manifest)
-    run.refresh_from_db()
-    return run
+            outcome = "success"
+    # A run can last hours: the connection it started with may be long gone.
+    _refresh_connection()
+    if outcome == "success":
+        _store_success(run, ctx, result, manifest)
+    elif outcome is not None:
+        status = outcome.pop("status")
+        _finish(run, status, manifest=manifest, **outcome)
 
 
 def run_can_cancel(user, run: ExperimentRun) -> bool:
@@ -288,11 +321,16 @@ def run_cancel(*, run: ExperimentRun, user) -> ExperimentRun:
     return run
 
 
-def _requeue_or_fail(run_id: int, *, reason: str, expected_attempts: int | None = None) -> str | None:
-    """After an attempt died: queue the run again while attempts remain, else fail it. Returns the new status."""
+def _requeue_or_fail(run_id: int, *, reason: str, only_if=None) -> str | None:
+    """After an attempt died: queue the run again while attempts remain, else fail it. Returns the new status.
+
+    `only_if` narrows which running run this is about (the attempt a worker process ran, a heartbeat still
+    stale under the lock), so a stale observation never touches a newer, healthy attempt.
+    """
     with transaction.atomic():
-        run = ExperimentRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.RUNNING).first()
-        if run is None or (expected_attempts is not None and run.attempts != expected_attempts):
+        candidates = ExperimentRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.RUNNING)
+        run = candidates.filter(only_if).first() if only_if is not None else candidates.first()
+        if run is None:
             return None
         if run.cancel_requested:
             run.status, run.finished_at, run.error = RunStatus.CANCELLED, timezone.now(), reason
@@ -306,15 +344,15 @@ def _requeue_or_fail(run_id: int, *, reason: str, expected_attempts: int | None 
         return run.status
 
 
-def run_worker_lost(*, run_id: int, reason: str) -> str | None:
-    """The worker process running this run died (the message itself is redelivered by the broker)."""
-    return _requeue_or_fail(run_id, reason=reason)
+def run_worker_lost(*, run_id: int, reason: str, worker: str) -> str | None:
+    """The process `worker` (host:pid) running this run died; the broker redelivers the message itself."""
+    return _requeue_or_fail(run_id, reason=reason, only_if=Q(worker=worker))
 
 
-def run_time_limit_exceeded(*, run_id: int, seconds: float) -> bool:
-    """The hard time limit killed the run's process."""
+def run_time_limit_exceeded(*, run_id: int, seconds: float, worker: str) -> bool:
+    """The hard time limit killed the process `worker` (host:pid) running this run."""
     return bool(
-        ExperimentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        ExperimentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).update(
             status=RunStatus.FAILED,
             finished_at=timezone.now(),
             error=f"Exceeded the hard time limit of {seconds:g} s; the worker process was killed.",
@@ -332,38 +370,33 @@ class ReapReport:
 def runs_reap(*, stale_after: float | None = None, resend_after: float | None = None) -> ReapReport:
     """Find runs nobody is working on.
 
-    A running run whose heartbeat is older than `stale_after` seconds lost its
-    worker: it is queued again while attempts remain, else failed with the
-    reason. A queued run whose message was sent more than `resend_after`
-    seconds ago (or never, because the broker was down) is sent again; the
-    conditional claim makes a duplicate message harmless.
+    A running run whose heartbeat is older than `stale_after` seconds (database time) lost its worker:
+    it is queued again while attempts remain, else failed with the reason. A queued run whose message
+    was sent more than `resend_after` seconds ago (or never, because the broker was down) is sent again;
+    the conditional claim makes a duplicate message harmless, and a conditional update of `sent_at`
+    makes sure concurrent reapers send it once.
     """
     stale_after = settings.RUN_STALE_AFTER_SECONDS if stale_after is None else stale_after
     resend_after = settings.RUN_RESEND_QUEUED_AFTER_SECONDS if resend_after is None else resend_after
-    now = timezone.now()
+    silent = Q(heartbeat_at__lt=Now() - timedelta(seconds=stale_after))
     requeued, failed, resent = [], [], []
-    stale = ExperimentRun.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after)
-    )
-    for run_id, attempts, beat in stale.values_list("pk", "attempts", "heartbeat_at"):
-        seconds = (now - beat).total_seconds()
-        reason = f"The worker stopped sending heartbeats {seconds:.0f} s ago"
-        outcome = _requeue_or_fail(run_id, reason=reason, expected_attempts=attempts)
+    stale = ExperimentRun.objects.filter(silent, status=RunStatus.RUNNING)
+    for run_id, attempts in stale.values_list("pk", "attempts"):
+        reason = f"The worker stopped sending heartbeats for more than {stale_after:g} s"
+        # Re-checked under the row lock: the heartbeat may have arrived since the query above.
+        outcome = _requeue_or_fail(run_id, reason=reason, only_if=silent & Q(attempts=attempts))
         if outcome == RunStatus.QUEUED:
             requeued.append(run_id)
         elif outcome == RunStatus.FAILED:
             failed.append(run_id)
+    waited = Now() - timedelta(seconds=resend_after)
     waiting = ExperimentRun.objects.filter(status=RunStatus.QUEUED).filter(
-        models_q_sent_before(now - timedelta(seconds=resend_after))
+        Q(sent_at__lt=waited) | Q(sent_at__isnull=True, created_at__lt=waited) | Q(pk__in=requeued)
     )
-    for run in list(waiting) + list(ExperimentRun.objects.filter(pk__in=requeued)):
-        ExperimentRun.objects.filter(pk=run.pk).update(sent_at=timezone.now())
-        _send(run)
-        resent.append(run.pk)
+    for run in waiting:
+        if ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, sent_at=run.sent_at).update(
+            sent_at=timezone.now()
+        ):
+            _send(run)
+            resent.append(run.pk)
     return ReapReport(requeued=requeued, failed=failed, resent=resent)
-
-
-def models_q_sent_before(moment):
-    from django.db.models import Q
-
-    return Q(sent_at__lt=moment) | Q(sent_at__isnull=True, created_at__lt=moment)

@@ -74,8 +74,8 @@ def run_list_page(request: HttpRequest) -> HttpResponse:
 def _id_or_none(name: str, raw: str) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
-        raise ValidationError({name: f"{name} must be a number; got {raw!r}."})
+    if not raw.isdigit() or len(raw) > 15:
+        raise ValidationError({name: f"{name} must be a number (a record id); got {raw[:20]!r}."})
     return int(raw)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.test_models import tiny_pretrained  # noqa: F401  (fixture)
+from tests.engine.test_models import model_folders_allowed, tiny_pretrained  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -88,6 +88,12 @@ def test_run_reference_loads_through_the_resolver(tmp_path):
         load_model(RunModelRef(run=4, artifact="checkpoint-99"), ctx(tmp_path, Resolver()))
 
 
+@pytest.fixture(autouse=True)
+def model_folders_allowed(tmp_path, monkeypatch):
+    """Specs may load models by path only from folders the operator lists; here, the test's own."""
+    monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
+
+
 @pytest.fixture
 def tiny_pretrained(tmp_path) -> Path:
     """A tiny GPT-2 and word-level tokenizer saved the way Hugging Face saves a model."""
@@ -126,3 +132,9 @@ def test_missing_pretrained_model_is_a_clear_error_without_any_download(tmp_path
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotAvailable, match=r"no config\.json"):
         load_model(PretrainedModelRef(name=str(tmp_path / "empty")), ctx(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["/etc", "/tmp/../etc", "/root/.ssh", "./models/../../etc"])
+def test_a_spec_cannot_load_a_model_from_outside_the_listed_folders(tmp_path, name):
+    with pytest.raises(ModelNotAvailable, match="PRETRAINED_MODEL_DIRS"):
+        load_model(PretrainedModelRef(name=name), ctx(tmp_path))

@@ -1,4 +1,5 @@
 """The shipped catalogue comes with its first idea's experiment attached and ready to run."""
+
 import pytest
 from django.core.management import CommandError, call_command
 

@@ -690,3 +690,9 @@ def test_titles_descriptions_params_errors_and_series_names_are_escaped(client, 
         assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html or "\\u003Cscript\\u003E" in html
     status = client.get(reverse("run-status-json", kwargs={"pk": run.pk})).json()
     assert status["error"] == f"Traceback {XSS}"  # JSON carries the text; runs.js only ever sets textContent
+
+
+@pytest.mark.django_db
+def test_run_list_refuses_ids_too_large_for_the_database(client):
+    response = client.get("/runs/?spec=99999999999999999999999")
+    assert response.status_code == 400

@@ -264,3 +264,57 @@ def test_a_zombie_attempt_cannot_overwrite_a_newer_one(hypothesis, author):
     assert runs_module._finish(stale_view, RunStatus.SUCCEEDED) is False
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
+
+
+def test_a_failure_while_storing_the_outcome_fails_the_run_instead_of_leaving_it_running(
+    hypothesis, author, monkeypatch
+):
+    def broken_store(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runs_module, "_store_success", broken_store)
+    run = trigger_and_run(smoke(hypothesis, author, steps=1), author)
+    assert run.status == RunStatus.FAILED and "disk full" in run.error
+
+
+def test_non_finite_numbers_in_a_summary_are_stored_as_null(hypothesis, author, monkeypatch):
+    import dataclasses
+
+    from experiments.engine.registry import KindResult, registry
+
+    def diverged(params, ctx):
+        return KindResult(metrics={"steps_completed": 1}, summary={"x": [float("nan")]})
+
+    monkeypatch.setitem(registry._kinds, "smoke", dataclasses.replace(registry.get("smoke"), run=diverged))
+    run = trigger_and_run(smoke(hypothesis, author, steps=1), author)
+    assert run.status == RunStatus.SUCCEEDED and run.summary == {"x": [None]}
+
+
+def test_worker_hooks_only_touch_the_attempt_their_process_ran(hypothesis, author):
+    from experiments.services import run_time_limit_exceeded, run_worker_lost
+
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=2, worker="host-b:22")
+    assert run_worker_lost(run_id=run.pk, reason="died", worker="host-a:11") is None
+    assert run_time_limit_exceeded(run_id=run.pk, seconds=5, worker="host-a:11") is False
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert run_worker_lost(run_id=run.pk, reason="died", worker="host-b:22") == RunStatus.QUEUED
+
+
+def test_an_idea_with_runs_cannot_be_deleted_only_archived(hypothesis, author):
+    from ideas.services.deletion import idea_delete
+
+    run_trigger(spec=smoke(hypothesis, author), user=author)
+    with pytest.raises(ValidationError) as excinfo:
+        idea_delete(idea=hypothesis, user=author)
+    assert "Archive it instead" in str(excinfo.value)
+    assert ExperimentRun.objects.count() == 1
+
+
+def test_the_verdict_leaves_an_idea_archived_during_the_run_alone(hypothesis, author):
+    run = run_trigger(spec=smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5), user=author).run
+    type(hypothesis).objects.filter(pk=hypothesis.pk).update(status=IdeaStatus.ARCHIVED)  # while it runs
+    run_execute(run_id=run.pk)
+    hypothesis.refresh_from_db()
+    assert hypothesis.status == IdeaStatus.ARCHIVED

@@ -318,3 +318,15 @@ def test_find_references_reads_the_link_type_from_the_sentence():
         Reference(5, "duplicates"),
         Reference(5, "relates_to"),
     ]
+
+
+@pytest.mark.django_db
+def test_if_empty_imports_only_into_an_empty_database():
+    call_command("import_ideas", "--if-empty", stdout=StringIO())
+    assert Idea.objects.count() == 24
+    first = Idea.objects.get(legacy_number=1)
+    Idea.objects.filter(pk=first.pk).update(title="Edited on the site")
+    out = StringIO()
+    call_command("import_ideas", "--if-empty", stdout=out)
+    assert "already has 24 ideas" in out.getvalue()
+    assert Idea.objects.get(pk=first.pk).title == "Edited on the site"

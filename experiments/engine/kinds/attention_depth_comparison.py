@@ -64,7 +64,10 @@ class Params(BaseModel):
         TrainingParams(), description="Data, width and budget shared by every depth; model.n_layers is replaced."
     )
     runs: list[RecordId] | None = Field(
-        None, max_length=4, description="Existing train_transformer runs to compare instead of training here."
+        None,
+        max_length=4,
+        description="Existing train_transformer runs (one per depth) to compare instead of training here; "
+        "`depths` and `training` are then ignored.",
     )
     eval_data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=64, half_length=31))
     n_eval_sequences: int = Field(256, ge=8, le=4096, description="Sequences for the copied-segment loss.")
@@ -83,6 +86,7 @@ class Params(BaseModel):
 def _models(params: Params, ctx):
     """Yield (depth, bridge, native config, [(step, checkpoint path)]) for each model to compare."""
     if params.runs:
+        seen: set[int] = set()
         for run_id in params.runs:
             checkpoints = [
                 (s, ctx.artifact_resolver.artifact_path(run_id, n))
@@ -93,6 +97,9 @@ def _models(params: Params, ctx):
                 raise EngineError(
                     f"Run {run_id} trained a model with MLPs; the comparison is of attention-only models."
                 )
+            if config.n_layers in seen:
+                raise EngineError(f"Two of the runs trained {config.n_layers}-layer models; compare one run per depth.")
+            seen.add(config.n_layers)
             yield config.n_layers, bridge, config, checkpoints
         return
     share = 1 / len(params.depths)
@@ -101,7 +108,7 @@ def _models(params: Params, ctx):
         training = params.training.model_copy(update={"model": config})
 
         def report(fraction: float, message: str, i: int = i, depth: int = depth) -> None:
-            ctx.progress(share * (i + 0.8 * fraction), f"{depth} layers: {message}")
+            ctx.progress(share * (i + 0.8 * fraction), f"{depth}-layer model: {message}")
 
         outcome = train(training, ctx, name_prefix=f"L{depth}-", on_progress=report)
         checkpoints = [(c["step"], ctx.artifact_dir / ctx.artifacts[c["artifact"]].path) for c in outcome.checkpoints]

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from experiments.engine.analysis.ablation import head_ablation
 from experiments.engine.analysis.heads import HeadScores, head_scores
 from experiments.engine.datasets import EvalData, RepeatedRandomTokens
+from experiments.engine.errors import EngineError
 from experiments.engine.kinds._inputs import eval_tokens, repeated_tokens_for
 from experiments.engine.models import ModelRef, load_model_and_config
 from experiments.engine.plots import ranked_bars
@@ -53,7 +54,13 @@ class Params(BaseModel):
 
     model: ModelRef = Field(description="The model to ablate.")
     data: EvalData = Field(RepeatedRandomTokens(n_sequences=64, half_length=31), description="Text to measure on.")
-    n_sequences: int = Field(64, ge=1, le=2048, description="Sequences drawn from generated or uploaded data.")
+    n_sequences: int = Field(
+        64,
+        ge=1,
+        le=2048,
+        description="Sequences drawn from induction_training or text_corpus data (repeated "
+        "random tokens set their own n_sequences).",
+    )
     mode: Literal["zero", "mean"] = "zero"
     head_types_from_run: RecordId | None = Field(
         None, description="A head_detection run of the same model whose head types to use (else scored here)."
@@ -64,6 +71,12 @@ def _head_types(params: Params, model, ctx) -> HeadScores:
     if params.head_types_from_run is not None:
         path = ctx.artifact_resolver.artifact_path(params.head_types_from_run, "head_scores")
         saved = load_file(str(path))
+        shape = (model.cfg.n_layers, model.cfg.n_heads)
+        if tuple(saved["induction"].shape) != shape:
+            raise EngineError(
+                f"Run {params.head_types_from_run} scored a model of {tuple(saved['induction'].shape)} layers x heads; "
+                f"this one has {shape}. Use a head_detection run of the same model."
+            )
         return HeadScores(saved["induction"], saved["previous_token"], saved["duplicate_token"])
     half = min(31, (model.cfg.n_ctx - 1) // 2)
     return head_scores(

@@ -1,4 +1,5 @@
 """Attach the shipped experiment specs to their ideas in the imported catalogue (idempotent)."""
+
 import json
 from pathlib import Path
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ideas.importers import READERS, CatalogueError
+from ideas.models import Idea
 from ideas.services import catalogue_import, catalogue_read
 
 
@@ -37,8 +38,19 @@ class Command(BaseCommand):
             "--collection", metavar="NAME", help="the collection the ideas join (default: the text file's first line)"
         )
         group.add_argument("--no-collection", action="store_true", help="do not add the ideas to any collection")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="import only into a database without ideas (what `make run` does, so edits made on the site, "
+            "votes and verdict-driven statuses survive a restart)",
+        )
 
-    def handle(self, *args, path=None, file_format=None, collection=None, no_collection=False, **options) -> None:
+    def handle(
+        self, *args, path=None, file_format=None, collection=None, no_collection=False, if_empty=False, **options
+    ) -> None:
+        if if_empty and Idea.objects.exists():
+            self.stdout.write(f"The database already has {Idea.objects.count()} ideas; not importing (--if-empty).")
+            return
         path = Path(path) if path else default_catalogue()
         try:
             data = path.read_bytes()
