@@ -60,3 +60,42 @@ def celery_broker(tmp_path_factory):
         "control_folder": str(folder / "control"),
     }
     return {"CELERY_BROKER_URL": "filesystem://", "CELERY_FS_BROKER_DIR": str(folder)}
+
+
+@pytest.fixture
+def no_broker(monkeypatch, settings, tmp_path):
+    """Runs execute in-process: record the ids that would be sent to the broker instead of sending them."""
+    from experiments.services import runs as runs_module
+
+    settings.ARTIFACT_ROOT = tmp_path
+    sent: list[int] = []
+    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
+    return sent
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and quiet on a machine without internet: no background requests to Google's services.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM}")
+
+
+@pytest.fixture
+def browser(live_server, transactional_db, monkeypatch):
+    """Debian's Chromium driven by Playwright, for pages served by pytest-django's live server."""
+    # Playwright's sync API runs an event loop in this thread; the live server's ORM calls happen in
+    # its own thread, but Django's async guard would trip on the test's own.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -6,38 +6,23 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.conftest import needs_chromium
+
 SCREENSHOT = "/tmp/api_docs.png"
 
 
 @pytest.mark.browser
-def test_swagger_ui_shows_the_operations_offline(live_server, transactional_db, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
+@needs_chromium
+def test_swagger_ui_shows_the_operations_offline(browser, live_server):
     requested: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
-            page.on("request", lambda request: requested.append(request.url))
-            response = page.goto(f"{live_server.url}/api/docs/")
-            assert response is not None and response.status == 200
-            page.wait_for_selector(".opblock-summary-path", timeout=15_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            title = page.locator(".info .title").inner_text()
-            page.screenshot(path=SCREENSHOT, full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.on("request", lambda request: requested.append(request.url))
+    response = page.goto(f"{live_server.url}/api/docs/")
+    assert response is not None and response.status == 200
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    title = page.locator(".info .title").inner_text()
+    page.screenshot(path=SCREENSHOT, full_page=True)
 
     assert "AI-safety research ideas API" in title
     normalized = {path.replace("\u200b", "") for path in paths}  # Swagger UI puts zero-width spaces in paths

@@ -8,23 +8,13 @@ from django.test.utils import CaptureQueriesContext
 
 from experiments.models import ExperimentSpec
 from experiments.services import run_trigger, spec_create
-from experiments.services import runs as runs_module
 from tests.api.conftest import assert_error, client_for
 from tests.factories import IdeaFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 URL = "/api/experiments/"
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings, tmp_path):
-    """Nothing here needs a broker: record what would be sent instead of sending it."""
-    settings.ARTIFACT_ROOT = tmp_path
-    sent: list[int] = []
-    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
-    return sent
 
 
 def smoke_spec(idea, user, **params) -> ExperimentSpec:

@@ -15,12 +15,11 @@ from django.urls import NoReverseMatch
 from api.throttles import TriggerThrottle
 from experiments.models import Artifact, ExperimentRun, RunStatus
 from experiments.services import run_execute, run_trigger, spec_create
-from experiments.services import runs as runs_module
 from ideas.models import IdeaKind, IdeaStatus
 from tests.api.conftest import assert_error, client_for
 from tests.factories import IdeaFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
 RUN_FIELDS = {
@@ -30,15 +29,6 @@ RUN_FIELDS = {
     "can_cancel",
 }  # fmt: skip
 DETAIL_FIELDS = RUN_FIELDS | {"series", "summary", "manifest"}
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings, tmp_path):
-    """Runs execute in-process here: record what would be sent instead of sending it."""
-    settings.ARTIFACT_ROOT = tmp_path
-    sent: list[int] = []
-    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
-    return sent
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ live server. Screenshots land in /tmp/catalogue.png (the list) and /tmp/catalogu
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
@@ -14,38 +13,18 @@ import pytest
 
 from ideas.models import Idea, IdeaKind, IdeaStatus
 from ideas.services import idea_create, idea_link_add, idea_set_status
+from tests.conftest import needs_chromium
 from tests.factories import PASSWORD, StaffFactory, UserFactory
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM}"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
-def page(live_server, transactional_db, monkeypatch) -> Iterator:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the live server
-    # makes happen in its own thread, but Django's async guard would trip on the test's own.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-        context.set_default_timeout(10_000)
-        yield context.new_page()
-        browser.close()
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
 
 
 def make_catalogue():

@@ -8,7 +8,6 @@ progress is visible. Screenshots land in /tmp/exp-idea.png and /tmp/exp-run.png.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -21,37 +20,18 @@ from experiments.services import run_execute
 from experiments.services import runs as runs_module
 from ideas.models import IdeaKind
 from ideas.services import idea_create
+from tests.conftest import needs_chromium
 from tests.factories import PASSWORD, UserFactory
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM}"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
-def page(live_server, transactional_db, monkeypatch) -> Iterator:
-    # Playwright's sync API runs an event loop in this thread; Django's async guard would trip on it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        browser.close()
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture

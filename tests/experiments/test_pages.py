@@ -23,22 +23,12 @@ from experiments.engine.registry import Kind, KindResult
 from experiments.forms import SpecForm
 from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
 from experiments.services import run_execute, run_trigger, spec_create
-from experiments.services import runs as runs_module
 from ideas.models import IdeaKind
 from tests.factories import IdeaFactory, StaffFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings, tmp_path):
-    """Runs execute in-process here: record what would be sent instead of sending it."""
-    settings.ARTIFACT_ROOT = tmp_path
-    sent: list[int] = []
-    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
-    return sent
 
 
 @pytest.fixture

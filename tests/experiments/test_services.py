@@ -23,18 +23,9 @@ from ideas.models import IdeaKind, IdeaStatus, StatusChange
 from ideas.services import idea_set_status
 from tests.factories import IdeaFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings, tmp_path):
-    """Runs execute in-process here: record what would be sent instead of sending it."""
-    settings.ARTIFACT_ROOT = tmp_path
-    sent: list[int] = []
-    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
-    return sent
 
 
 @pytest.fixture
