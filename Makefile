@@ -69,3 +69,5 @@ clean:
 # Side-by-side performance scripts; results go to docs/benchmarks.md (needs Redis for dispatch).
 benchmarks: install
 	$(PY) benchmarks/dispatch.py
+	$(PY) benchmarks/ablation.py
+	$(PY) benchmarks/training.py
