@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import contention_note, write_section  # noqa: E402
 from experiments.engine.analysis.ablation import head_ablation, hook_batched_ablation, per_head_loop  # noqa: E402
 from experiments.engine.datasets import RepeatedRandomTokens, repeated_random_tokens  # noqa: E402
 from experiments.engine.models import NativeConfig, build_native  # noqa: E402
@@ -118,13 +118,7 @@ def main() -> None:
         f"(mean); max abs difference of the losses {worst_diff:.1e}** (goal: at least {GOAL_SPEEDUP:.0f}x, equal to "
         f"{GOAL_DIFF:.0e}: {'met' if worst_speedup >= GOAL_SPEEDUP and worst_diff <= GOAL_DIFF else 'not met'}).",
     ]
-    spread = max(max(times) / min(times) for times in all_times)
-    if spread > 1.25:  # the repeats disagree: something else was using the CPU
-        lines += [
-            "",
-            f"Other processes were using the CPU during this run (a method's slowest repeat took {spread:.1f}x its "
-            "fastest): the medians of interleaved repeats are the fair comparison.",
-        ]
+    lines += contention_note(max(max(times) / min(times) for times in all_times), "a method's time")
     write_section("ablation", "Head ablation (`benchmarks/ablation.py`)", "\n".join(lines))
     print("\n".join(lines))
 

@@ -28,3 +28,14 @@ def write_section(key: str, title: str, body: str) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(text)
+
+
+def contention_note(spread: float, what: str) -> list[str]:
+    """Lines to add when repeats disagree (slowest / fastest above 1.25): something else used the CPU."""
+    if spread <= 1.25:
+        return []
+    return [
+        "",
+        f"Other processes were using the CPU during this run ({what} varied {spread:.1f}x between repeats): "
+        "the medians of interleaved repeats are the fair comparison.",
+    ]

@@ -41,7 +41,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import contention_note, write_section  # noqa: E402
 from experiments.engine.datasets import InductionTraining, induction_batch  # noqa: E402
 from experiments.engine.lean import cosine_lr  # noqa: E402
 from experiments.engine.models import NativeConfig, build_native  # noqa: E402
@@ -218,13 +218,7 @@ def main() -> None:
         + ", ".join(f"{ratio:.2f}x ({size})" for size, ratio in bridge_ratios.items())
         + ".",
     ]
-    spread = max(max(values) / min(values) for values in all_rates)
-    if spread > 1.25:  # the trainings disagree: something else was using the CPU
-        lines += [
-            "",
-            f"Other processes were using the CPU during this run (a trainer's fastest training ran {spread:.1f}x its "
-            "slowest): the medians of interleaved trainings are the fair comparison.",
-        ]
+    lines += contention_note(max(max(values) / min(values) for values in all_rates), "a trainer's speed")
     write_section("training", "Training speed (`benchmarks/training.py`)", "\n".join(lines))
     print("\n".join(lines))
 
