@@ -7,8 +7,10 @@ items: "tags.0") to its messages. Services raise Django's ValidationError and
 PermissionDenied; they become 400 and 403 here, keeping the service's words. A
 full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead, and deleting a dataset that
 queued or running runs still read (DatasetInUse, a ValidationError) a 409.
-An unexpected exception is logged and answered with a JSON 500 rather than an
-HTML page (in DEBUG it propagates, so the developer sees the traceback).
+A database that cannot be reached is a 503 with Retry-After (code
+"database_unavailable"), logged as one warning. An unexpected exception is
+logged and answered with a JSON 500 rather than an HTML page (in DEBUG it
+propagates, so the developer sees the traceback).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.availability import DATABASE_UNAVAILABLE, MESSAGE, RETRY_AFTER_SECONDS, log_unavailable
 from experiments.errors import DatasetInUse, RunQuotaExceeded
 
 logger = logging.getLogger("api")
@@ -51,8 +54,19 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """503: the database cannot be reached; the request may be repeated after Retry-After."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = MESSAGE
+    default_code = "database_unavailable"
+    wait = RETRY_AFTER_SECONDS
+
+
 def _as_api_exception(exc: Exception) -> Exception:
     """Django and ORM exceptions as the DRF exceptions that carry their message."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return DatabaseUnavailable()
     if isinstance(exc, DatasetInUse):
         return Conflict(" ".join(exc.messages) or None)
     if isinstance(exc, django_exceptions.ValidationError):
@@ -101,6 +115,8 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error as `error_body`, with DRF's headers (Retry-After...)."""
+    if isinstance(exc, DATABASE_UNAVAILABLE) and (request := context.get("request")) is not None:
+        log_unavailable(request, exc)
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -115,4 +131,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     response.data = error_body(exc)
+    if isinstance(exc, DatabaseUnavailable):
+        response._has_been_logged = True  # the warning above said it; no "Service Unavailable" error line
     return response

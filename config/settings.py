@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A page whose view hit an unreachable database answers 503 (the API answers it in api.exceptions).
+    "config.availability.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -159,8 +161,13 @@ GIT_COMMIT = os.environ.get("GIT_COMMIT", "")  # else read from the checkout at 
 RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 3)
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "1"))
 RUN_STALE_AFTER_SECONDS = float(os.environ.get("RUN_STALE_AFTER_SECONDS", "60"))
+# A queued run whose message is not in the broker (or was never sent) is sent again once it is this old;
+# where the broker cannot be read (not Redis), after RUN_RESEND_QUEUED_AFTER_SECONDS.
+RUN_RESEND_GRACE_SECONDS = float(os.environ.get("RUN_RESEND_GRACE_SECONDS", "10"))
 RUN_RESEND_QUEUED_AFTER_SECONDS = float(os.environ.get("RUN_RESEND_QUEUED_AFTER_SECONDS", "900"))
-RUN_REAP_INTERVAL_SECONDS = float(os.environ.get("RUN_REAP_INTERVAL_SECONDS", "15"))
+RUN_REAP_INTERVAL_SECONDS = float(os.environ.get("RUN_REAP_INTERVAL_SECONDS", "10"))
+# How long a finished attempt keeps trying to store its outcome while the database is unreachable.
+RUN_FINAL_WRITE_RETRY_SECONDS = float(os.environ.get("RUN_FINAL_WRITE_RETRY_SECONDS", "600"))
 RUN_QUEUE_CAP_PER_USER = env_int("RUN_QUEUE_CAP_PER_USER", 20)
 # The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
 RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
@@ -196,7 +203,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # (Celery's default is 10 s); the run is re-queued or failed as soon as it is declared lost.
 CELERY_WORKER_LOST_WAIT = float(os.environ.get("CELERY_WORKER_LOST_WAIT", "1"))
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_TASK_ROUTES = {"experiments.reap_runs": {"queue": "cpu"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

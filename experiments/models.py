@@ -93,7 +93,8 @@ class ExperimentRun(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="Why it failed, in words anyone may read.")
+    error_traceback = models.TextField(blank=True, help_text="The failure's traceback: for staff (admin) only.")
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -6,18 +6,24 @@
   it, the run fails with that reason.
 - A reaper thread in every worker re-queues or fails runs whose heartbeat went
   stale (their whole worker died) and resends queued runs whose message was lost.
+  After the database was unreachable it waits one stale interval before judging
+  heartbeats: nobody could write one during the outage, and a run that finished
+  meanwhile must get to store its outcome rather than be run again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery.signals import worker_ready, worker_shutdown
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import close_old_connections
+
+from config.availability import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +72,23 @@ _stop = threading.Event()
 def _reap_forever(interval: float) -> None:
     from experiments.services import runs_reap
 
+    database_lost_at: float | None = None  # monotonic time of the last pass the database refused
     while not _stop.wait(interval):
+        recovering = (
+            database_lost_at is not None and time.monotonic() - database_lost_at < settings.RUN_STALE_AFTER_SECONDS
+        )
         try:
             close_old_connections()
-            report = runs_reap()
-            if report.requeued or report.failed or report.resent:
-                log.warning("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
+            report = runs_reap(reap_silent=not recovering)
+        except DATABASE_UNAVAILABLE as exc:
+            database_lost_at = time.monotonic()
+            log.warning("reaper: the database is unavailable (%s); trying again in %g s", exc, interval)
+            continue
         except Exception:
             log.exception("reaper pass failed")
+            continue
+        if report.requeued or report.failed or report.resent:
+            log.warning("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
 
 
 @worker_ready.connect

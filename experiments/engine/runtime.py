@@ -117,6 +117,7 @@ class RunContext:
         self.artifacts: dict[str, ArtifactRecord] = {}
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._last_fraction = 0.0
+        self.progress_message = ""  # the latest progress message: where the kind was if it fails
 
     # -- progress and metrics -------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class RunContext:
         """Report how far the run is, 0..1 (never moves backwards)."""
         fraction = min(1.0, max(self._last_fraction, float(fraction)))
         self._last_fraction = fraction
-        self.reporter.progress(fraction, message[:200])
+        self.progress_message = message[:200]
+        self.reporter.progress(fraction, self.progress_message)
 
     def log_metric(self, name: str, value: float, step: int) -> None:
         """One point of a step series (loss at step 100, ...). Non-finite values are kept as None."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +28,7 @@ from django.db.models import Case, F, Q, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from config.availability import DATABASE_UNAVAILABLE
 from experiments.engine import ENGINE_VERSION
 from experiments.engine.errors import EngineError, RunCancelled
 from experiments.engine.executor import execute
@@ -39,6 +43,8 @@ from experiments.storage import run_attempt_dir
 from ideas.services import user_can_edit_idea
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,7 @@ def _claim(run_id: int, worker: str) -> ExperimentRun | None:
         worker=worker,
         progress_message="starting",
         error="",
+        error_traceback="",
     )
     if not claimed:
         # A queued run someone cancelled never starts.
@@ -225,6 +232,28 @@ def _refresh_connection() -> None:
         close_old_connections()
 
 
+def _until_stored(write: Callable[[], T], *, run_id: int) -> T:
+    """Call `write` until the database takes it, for at most RUN_FINAL_WRITE_RETRY_SECONDS.
+
+    An attempt that did all its work must not lose it to a database restart: the reaper would
+    queue the run again and a second attempt would repeat everything.
+    """
+    deadline = time.monotonic() + settings.RUN_FINAL_WRITE_RETRY_SECONDS
+    delay = 0.5
+    while True:
+        _refresh_connection()
+        try:
+            return write()
+        except DATABASE_UNAVAILABLE as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("run %s: cannot store the outcome (%s); trying again in %.1f s", run_id, exc, delay)
+            if not connection.in_atomic_block:
+                connection.close()  # a connection the server dropped is not reused
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def worker_identity(pid: int | None = None) -> str:
     """host:pid of the process running an attempt; the worker's main process matches its children by it."""
     return f"{socket.gethostname()}:{pid or os.getpid()}"
@@ -234,7 +263,8 @@ def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
     """Claim a queued run and execute it through the engine; store its outcome. None when not claimed.
 
     Whatever goes wrong after the claim (the spec no longer validates, the kind raises, storing the outcome
-    fails), the attempt ends in a final state with the reason, never left `running` for the reaper.
+    fails), the attempt ends in a final state with the reason, never left `running` for the reaper; only a
+    database that stays unreachable longer than RUN_FINAL_WRITE_RETRY_SECONDS leaves it to the reaper.
     """
     run = _claim(run_id, worker or worker_identity())
     if run is None:
@@ -243,18 +273,31 @@ def run_execute(*, run_id: int, worker: str = "") -> ExperimentRun | None:
         _execute_claimed(run)
     except Exception as exc:  # the last line of defence: record why, with a fresh connection
         log.exception("run %s failed outside its kind", run.pk)
-        _refresh_connection()
-        _finish(run, RunStatus.FAILED, error=_describe(exc, run))
+        message, detail = _describe(exc, run)
+        _until_stored(
+            lambda: _finish(run, RunStatus.FAILED, error=f"Internal error: {message}", error_traceback=detail),
+            run_id=run.pk,
+        )
     run.refresh_from_db()
     return run
 
 
-def _describe(exc: BaseException, run: ExperimentRun) -> str:
+def _describe(exc: BaseException, run: ExperimentRun, at: str = "") -> tuple[str, str]:
+    """What users read about a failure (the exception's message and where the kind was), and the traceback.
+
+    The traceback names server paths and code: it is kept for staff (admin, worker log), never shown on the
+    pages or in the API.
+    """
+    detail = "".join(traceback.format_exception(exc))
     if type(exc).__name__ == "SoftTimeLimitExceeded":
-        return f"Exceeded the soft time limit of {run.soft_time_limit} s."
-    if isinstance(exc, EngineError):
-        return str(exc)
-    return "".join(traceback.format_exception(exc, limit=-8))
+        message = f"Exceeded the soft time limit of {run.soft_time_limit} s."
+    elif isinstance(exc, EngineError):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if at and at not in ("starting", "done"):
+        message += f" (at: {at})"
+    return message, detail
 
 
 def _execute_claimed(run: ExperimentRun) -> None:
@@ -280,24 +323,29 @@ def _execute_claimed(run: ExperimentRun) -> None:
         dataset_resolver=DatabaseDatasetResolver(),
     )
     reporter.series = ctx.series
-    ExperimentRun.objects.filter(pk=run.pk).update(device=str(device))
+    run.device = str(device)
     manifest = _manifest(run, kind, device)
+    # The manifest says what this attempt runs, from its first moment (the run page shows it while it runs).
+    ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+        device=run.device, manifest=manifest
+    )
+    # The heartbeat goes on until the outcome is stored, so a slow final write is not mistaken for a dead worker.
     with reporter:
         try:
             result = execute(kind, params, ctx)
         except RunCancelled:
-            outcome = None if reporter.lost else {"status": RunStatus.CANCELLED, "progress_message": "cancelled"}
+            if reporter.lost:
+                return  # the run is no longer this attempt's: nothing to store
+            outcome = {"status": RunStatus.CANCELLED, "progress_message": "cancelled"}
         except Exception as exc:
-            outcome = {"status": RunStatus.FAILED, "error": _describe(exc, run)}
+            message, detail = _describe(exc, run, at=ctx.progress_message)
+            log.warning("run %s failed in kind %s: %s", run.pk, kind.key, message, exc_info=exc)
+            outcome = {"status": RunStatus.FAILED, "error": message, "error_traceback": detail}
         else:
-            outcome = "success"
-    # A run can last hours: the connection it started with may be long gone.
-    _refresh_connection()
-    if outcome == "success":
-        _store_success(run, ctx, result, manifest)
-    elif outcome is not None:
+            _until_stored(lambda: _store_success(run, ctx, result, manifest), run_id=run.pk)
+            return
         status = outcome.pop("status")
-        _finish(run, status, manifest=manifest, **outcome)
+        _until_stored(lambda: _finish(run, status, **outcome), run_id=run.pk)
 
 
 def run_can_cancel(user, run: ExperimentRun) -> bool:
@@ -367,36 +415,69 @@ class ReapReport:
     resent: list[int]
 
 
-def runs_reap(*, stale_after: float | None = None, resend_after: float | None = None) -> ReapReport:
-    """Find runs nobody is working on.
+def runs_reap(
+    *, stale_after: float | None = None, resend_after: float | None = None, reap_silent: bool = True
+) -> ReapReport:
+    """Find runs nobody is working on: the one reaper, run by every worker's reaper thread and `reap_runs`.
 
     A running run whose heartbeat is older than `stale_after` seconds (database time) lost its worker:
-    it is queued again while attempts remain, else failed with the reason. A queued run whose message
-    was sent more than `resend_after` seconds ago (or never, because the broker was down) is sent again;
-    the conditional claim makes a duplicate message harmless, and a conditional update of `sent_at`
-    makes sure concurrent reapers send it once.
+    it is queued again while attempts remain, else failed with the reason (skipped when `reap_silent`
+    is false: see `experiments.worker` on database outages). Queued runs whose message is not in the
+    broker are then sent again (`runs_resend_lost`).
     """
     stale_after = settings.RUN_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    requeued, failed = [], []
+    if reap_silent:
+        silent = Q(heartbeat_at__lt=Now() - timedelta(seconds=stale_after))
+        stale = ExperimentRun.objects.filter(silent, status=RunStatus.RUNNING)
+        for run_id, attempts in stale.values_list("pk", "attempts"):
+            reason = f"The worker stopped sending heartbeats for more than {stale_after:g} s"
+            # Re-checked under the row lock: the heartbeat may have arrived since the query above.
+            outcome = _requeue_or_fail(run_id, reason=reason, only_if=silent & Q(attempts=attempts))
+            if outcome == RunStatus.QUEUED:
+                requeued.append(run_id)
+            elif outcome == RunStatus.FAILED:
+                failed.append(run_id)
+    resent = runs_resend_lost(requeued=requeued, resend_after=resend_after)
+    return ReapReport(requeued=requeued, failed=failed, resent=resent)
+
+
+def runs_resend_lost(*, requeued: Sequence[int] = (), resend_after: float | None = None) -> list[int]:
+    """Send queued runs again whose message the broker does not hold; returns their ids.
+
+    A run is resent when it was just re-queued (`requeued`), when its send failed or never happened
+    (`sent_at` is empty) or when its message is not waiting in the broker's queue, each once it is
+    `RUN_RESEND_GRACE_SECONDS` old (a worker may be between taking the message and claiming the run).
+    Where the broker cannot be read (a transport other than Redis), a run is resent once its message is
+    `resend_after` seconds old. While the broker is down nothing is sent. A second message is harmless
+    (the claim is conditional), and a conditional update of `sent_at` makes concurrent reapers send once.
+    """
+    from experiments.broker import BrokerUnavailable, waiting_task_ids
+
     resend_after = settings.RUN_RESEND_QUEUED_AFTER_SECONDS if resend_after is None else resend_after
-    silent = Q(heartbeat_at__lt=Now() - timedelta(seconds=stale_after))
-    requeued, failed, resent = [], [], []
-    stale = ExperimentRun.objects.filter(silent, status=RunStatus.RUNNING)
-    for run_id, attempts in stale.values_list("pk", "attempts"):
-        reason = f"The worker stopped sending heartbeats for more than {stale_after:g} s"
-        # Re-checked under the row lock: the heartbeat may have arrived since the query above.
-        outcome = _requeue_or_fail(run_id, reason=reason, only_if=silent & Q(attempts=attempts))
-        if outcome == RunStatus.QUEUED:
-            requeued.append(run_id)
-        elif outcome == RunStatus.FAILED:
-            failed.append(run_id)
-    waited = Now() - timedelta(seconds=resend_after)
-    waiting = ExperimentRun.objects.filter(status=RunStatus.QUEUED).filter(
-        Q(sent_at__lt=waited) | Q(sent_at__isnull=True, created_at__lt=waited) | Q(pk__in=requeued)
+    settled = Now() - timedelta(seconds=settings.RUN_RESEND_GRACE_SECONDS)
+    candidates = list(
+        ExperimentRun.objects.filter(status=RunStatus.QUEUED)
+        .filter(Q(pk__in=requeued) | Q(sent_at__lt=settled) | Q(sent_at__isnull=True, created_at__lt=settled))
+        .only("pk", "queue", "task_id", "sent_at", "soft_time_limit", "time_limit")
     )
-    for run in waiting:
+    if not candidates:
+        return []
+    try:
+        waiting = waiting_task_ids({run.queue for run in candidates})
+    except BrokerUnavailable as exc:
+        log.warning("reaper: the broker is unavailable (%s); %d queued runs wait for it", exc, len(candidates))
+        return []
+    if waiting is None:  # a broker that cannot be read: fall back to the age of the message
+        cutoff = timezone.now() - timedelta(seconds=resend_after)
+        lost = [run for run in candidates if run.pk in requeued or not run.sent_at or run.sent_at < cutoff]
+    else:
+        lost = [run for run in candidates if run.task_id not in waiting]
+    resent = []
+    for run in lost:
         if ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, sent_at=run.sent_at).update(
             sent_at=timezone.now()
         ):
             _send(run)
             resent.append(run.pk)
-    return ReapReport(requeued=requeued, failed=failed, resent=resent)
+    return resent

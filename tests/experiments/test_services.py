@@ -237,10 +237,65 @@ def test_reaper_requeues_stale_runs_then_fails_them_when_attempts_run_out(hypoth
     assert run.status == RunStatus.FAILED and "stopped sending heartbeats" in run.error
 
 
-def test_reaper_resends_queued_runs_whose_message_was_lost(hypothesis, author, no_broker):
+def _broker_holds(monkeypatch, task_ids):
+    """What the reaper finds in the broker: a set of waiting task ids, None (unreadable) or an exception."""
+    from experiments import broker
+
+    def inventory(queues):
+        if isinstance(task_ids, Exception):
+            raise task_ids
+        return task_ids
+
+    monkeypatch.setattr(broker, "waiting_task_ids", inventory)
+
+
+def _age(run, *, sent_seconds_ago: float | None, created_seconds_ago: float = 3600):
+    now = timezone.now()
+    sent_at = None if sent_seconds_ago is None else now - timedelta(seconds=sent_seconds_ago)
+    ExperimentRun.objects.filter(pk=run.pk).update(
+        sent_at=sent_at, created_at=now - timedelta(seconds=created_seconds_ago)
+    )
+
+
+def test_reaper_sends_a_run_whose_send_failed_at_its_next_pass(hypothesis, author, no_broker, monkeypatch):
+    from experiments.broker import BrokerUnavailable
+
     run = run_trigger(spec=smoke(hypothesis, author), user=author).run
-    # As after a send that failed (the broker was down): no sent_at, and it has waited an hour.
-    ExperimentRun.objects.filter(pk=run.pk).update(sent_at=None, created_at=timezone.now() - timedelta(hours=1))
+    _age(run, sent_seconds_ago=None, created_seconds_ago=30)  # the broker was down when it was triggered
+    _broker_holds(monkeypatch, BrokerUnavailable("connection refused"))
+    assert runs_reap().resent == [] and no_broker == []  # nothing is sent while the broker is down
+    run.refresh_from_db()
+    assert run.sent_at is None
+
+    _broker_holds(monkeypatch, set())  # back, and empty
+    assert runs_reap().resent == [run.pk]
+    assert no_broker == [run.pk]
+    run.refresh_from_db()
+    assert run.sent_at is not None and run.status == RunStatus.QUEUED
+
+
+def test_reaper_resends_a_run_whose_message_the_broker_lost_but_never_one_it_holds(
+    hypothesis, author, no_broker, monkeypatch, settings
+):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    _age(run, sent_seconds_ago=settings.RUN_RESEND_GRACE_SECONDS + 5)
+    _broker_holds(monkeypatch, {run.task_id})  # its message is waiting: a busy lab, not a lost run
+    assert runs_reap().resent == []
+
+    _broker_holds(monkeypatch, set())  # the broker restarted without persistence
+    assert runs_reap().resent == [run.pk]
+    assert runs_reap().resent == []  # sent again just now: within the grace period
+
+    _age(run, sent_seconds_ago=settings.RUN_RESEND_GRACE_SECONDS - 5, created_seconds_ago=60)
+    assert runs_reap().resent == []  # a worker may be between taking the message and claiming the run
+
+
+def test_reaper_falls_back_to_the_message_age_where_the_broker_cannot_be_read(
+    hypothesis, author, no_broker, monkeypatch
+):
+    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    _age(run, sent_seconds_ago=3600)
+    _broker_holds(monkeypatch, None)
     assert runs_reap(resend_after=7200).resent == []
     assert runs_reap(resend_after=60).resent == [run.pk]
     assert no_broker == [run.pk]
@@ -266,6 +321,67 @@ def test_a_failure_while_storing_the_outcome_fails_the_run_instead_of_leaving_it
     monkeypatch.setattr(runs_module, "_store_success", broken_store)
     run = trigger_and_run(smoke(hypothesis, author, steps=1), author)
     assert run.status == RunStatus.FAILED and "disk full" in run.error
+
+
+def test_an_outcome_is_stored_once_the_database_is_back_instead_of_running_again(hypothesis, author, monkeypatch):
+    from django.db import OperationalError
+
+    real_store, refusals = runs_module._store_success, []
+
+    def store_after_a_restart(*args, **kwargs):
+        if len(refusals) < 3:
+            refusals.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "_store_success", store_after_a_restart)
+    monkeypatch.setattr(runs_module.time, "sleep", lambda seconds: None)
+    run = trigger_and_run(smoke(hypothesis, author, steps=4), author)
+    assert len(refusals) == 3
+    assert run.status == RunStatus.SUCCEEDED and run.attempts == 1
+    assert run.metrics["steps_completed"] == 4
+
+
+def test_an_outcome_the_database_never_takes_is_left_to_the_reaper(hypothesis, author, monkeypatch, settings):
+    from django.db import OperationalError
+
+    def refused(*args, **kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    settings.RUN_FINAL_WRITE_RETRY_SECONDS = 3
+    monkeypatch.setattr(runs_module, "_store_success", refused)
+    monkeypatch.setattr(runs_module, "_finish", refused)
+    monkeypatch.setattr(runs_module.time, "sleep", lambda seconds: None)
+    spec = smoke(hypothesis, author, steps=1)
+    run = run_trigger(spec=spec, user=author).run
+    with pytest.raises(OperationalError):
+        run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING  # the reaper re-queues it once its heartbeat goes stale
+
+
+def test_a_failed_run_tells_users_the_message_and_the_step_and_keeps_the_traceback_for_staff(hypothesis, author):
+    run = trigger_and_run(smoke(hypothesis, author, steps=5, fail_at_step=3), author)
+    assert run.status == RunStatus.FAILED
+    assert "Failing at step 3" in run.error and "(at: step 2/5)" in run.error
+    assert "Traceback" not in run.error and "/" not in run.error.split("(at:")[0]
+    assert run.error_traceback.startswith("Traceback") and "smoke.py" in run.error_traceback
+
+
+def test_the_manifest_is_stored_when_the_run_starts(hypothesis, author, monkeypatch):
+    seen = {}
+    real_execute = runs_module.execute
+
+    def execute_and_look(kind, params, ctx):
+        run = ExperimentRun.objects.get(status=RunStatus.RUNNING)
+        seen.update(manifest=run.manifest, device=run.device)
+        return real_execute(kind, params, ctx)
+
+    monkeypatch.setattr(runs_module, "execute", execute_and_look)
+    run = trigger_and_run(smoke(hypothesis, author, steps=2), author)
+    assert seen["manifest"]["spec_hash"] == run.spec_hash and seen["manifest"]["attempt"] == 1
+    assert seen["manifest"]["versions"]["torch"] and seen["device"] == "cpu"
+    assert run.manifest == seen["manifest"]
 
 
 def test_non_finite_numbers_in_a_summary_are_stored_as_null(hypothesis, author, monkeypatch):
