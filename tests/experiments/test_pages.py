@@ -526,7 +526,7 @@ def test_artifact_download_is_an_attachment_and_missing_ones_are_404(client, hyp
     response = client.get(reverse("artifact-download", kwargs={"pk": run.pk, "name": "loss-curve"}))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == content
-    assert response["Content-Disposition"] == 'attachment; filename="loss-curve.json"'
+    assert response["Content-Disposition"] == f'attachment; filename="run-{run.pk}-loss-curve.json"'
     assert response["Content-Type"] == "application/json"
 
     assert client.get(reverse("artifact-download", kwargs={"pk": run.pk, "name": "nope"})).status_code == 404
@@ -558,21 +558,22 @@ def test_run_page_of_an_unknown_run_is_404(client):
     assert client.get(reverse("run-detail", kwargs={"pk": 12345})).status_code == 404
 
 
-def test_status_json_has_the_fields_runs_js_reads(client, hypothesis, author):
+def test_status_json_is_the_api_run_with_the_fields_runs_js_reads(client, hypothesis, author):
     run = executed(smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS), author)
     response = client.get(reverse("run-status-json", kwargs={"pk": run.pk}))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
     body = response.json()
-    assert body["id"] == run.pk and body["status"] == "succeeded" and body["status_display"] == "Succeeded"
+    assert body == client.get(f"/api/runs/{run.pk}/").json()  # one JSON shape for a run
+    assert body["id"] == run.pk and body["status"] == "succeeded"
     assert body["progress"] == 1.0 and body["progress_message"] == "done"
     assert body["attempts"] == 1 and body["verdict"] == "refutes" and body["error"] == ""
     assert body["metrics"]["steps_completed"] == 3
     assert body["series"] == {"count": [[1, 1], [2, 2], [3, 3]]}
-    assert body["finished_at"] and body["is_active"] is False
+    assert body["finished_at"]
     missing = client.get(reverse("run-status-json", kwargs={"pk": 999}))
-    assert missing.status_code == 404 and missing.json() == {"detail": "There is no run 999."}
+    assert missing.status_code == 404 and missing.json()["detail"] == "No run with id 999."
 
 
 # --- cancel -----------------------------------------------------------------------------------------------
