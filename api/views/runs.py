@@ -94,8 +94,7 @@ class RunCancel(RunRendering):
         responses={200: RunDetailSerializer, **error_responses(403, 404), **not_found(NO_RUN)},
     )
     def post(self, request, pk: int):
-        run = run_cancel(run=self.get_run(pk), user=request.user)
-        return self.render_run(self.get_run(run.pk))
+        return self.render_run(run_cancel(run=self.get_run(pk), user=request.user))
 
 
 class RunArtifactDownload(ApiView):
