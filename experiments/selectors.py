@@ -14,8 +14,6 @@ RUNS_SHOWN_PER_SPEC = 10
 
 def kind_catalog() -> list[Kind]:
     """Every registered kind, by key."""
-    import experiments.engine.kinds  # noqa: F401  (registers every kind)
-
     return list(registry)
 
 

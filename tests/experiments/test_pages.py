@@ -17,8 +17,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from experiments.engine.params import KindParams
 from experiments.engine.registry import Kind, KindResult
 from experiments.forms import SpecForm
 from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
@@ -356,30 +357,22 @@ def test_a_criterion_the_service_refuses_is_the_403_page(client, hypothesis, mon
     assert "Only the idea&#x27;s author or staff can pre-register a criterion" in html_of(response)
 
 
-class Inner(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Inner(KindParams):
     width: int = Field(4, ge=1, le=64)
 
 
-class Native(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Native(KindParams):
     source: Literal["native"] = "native"
     inner: Inner = Inner()
 
 
-class FromRun(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class FromRun(KindParams):
     source: Literal["run"] = "run"
     run: int = Field(ge=1)
 
 
-class RichParams(BaseModel):
+class RichParams(KindParams):
     """Every shape of param the form builder knows."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     layers: int = Field(2, ge=1, le=12, description="How many layers.")
     rate: float = Field(0.1, gt=0, le=1)
