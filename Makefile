@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint format install migrate import-catalogue demo-user catalogue-experiments chromium clean benchmarks
+.PHONY: run worker test test-fast lint format install migrate import-catalogue demo-user catalogue-experiments chromium clean benchmarks
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ chromium:
 
 test: install chromium
 	$(PY) -m pytest
+
+# While developing: everything but the slow science tests (make test and CI still run them).
+test-fast: install chromium
+	$(PY) -m pytest -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

@@ -66,7 +66,7 @@ FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCEL
 class ExperimentRun(models.Model):
     """One execution of a spec (see DESIGN.md, "Data flow of a run")."""
 
-    spec = models.ForeignKey(ExperimentSpec, on_delete=models.CASCADE, related_name="runs")
+    spec = models.ForeignKey(ExperimentSpec, on_delete=models.PROTECT, related_name="runs")
     kind = models.CharField(max_length=64)
     params = models.JSONField(default=dict, help_text="The normalized params this run used.")
     seed = models.PositiveIntegerField(default=0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from experiments.engine.registry import Kind, registry
 from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus
@@ -13,21 +14,32 @@ RUNS_SHOWN_PER_SPEC = 10
 
 def kind_catalog() -> list[Kind]:
     """Every registered kind, by key."""
-    import experiments.engine.kinds  # noqa: F401  (registers every kind)
-
     return list(registry)
 
 
 def spec_list(*, idea_id: int | None = None) -> QuerySet[ExperimentSpec]:
-    """Specs (of one idea, or all), each with its runs newest first (`spec.recent_runs`)."""
-    qs = ExperimentSpec.objects.select_related("idea", "author").prefetch_related(
-        Prefetch(
-            "runs",
-            # The idea page and spec lists show status and progress, not the (large) series and manifests.
-            queryset=ExperimentRun.objects.select_related("created_by")
-            .defer("series", "summary", "manifest", "params")
-            .order_by("-created_at", "-id"),
-            to_attr="recent_runs",
+    """Specs (of one idea, or all) as the pages and the API show them.
+
+    Each carries its newest RUNS_SHOWN_PER_SPEC runs (`spec.recent_runs`, newest first), how many
+    runs it has (`spec.run_count`) and whether any succeeded (`spec.has_succeeded`), in two queries
+    however many runs there are.
+    """
+    runs_of_spec = ExperimentRun.objects.filter(spec=OuterRef("pk"))
+    qs = (
+        ExperimentSpec.objects.select_related("idea", "author")
+        .annotate(
+            run_count=Coalesce(Subquery(runs_of_spec.order_by().values("spec").annotate(n=Count("pk")).values("n")), 0),
+            has_succeeded=Exists(runs_of_spec.filter(status=RunStatus.SUCCEEDED)),
+        )
+        .prefetch_related(
+            Prefetch(
+                "runs",
+                # The idea page and spec lists show status and progress, not the (large) series and manifests.
+                queryset=ExperimentRun.objects.select_related("created_by")
+                .defer("series", "summary", "manifest", "params")
+                .order_by("-created_at", "-id")[:RUNS_SHOWN_PER_SPEC],
+                to_attr="recent_runs",
+            )
         )
     )
     if idea_id is not None:
@@ -35,9 +47,14 @@ def spec_list(*, idea_id: int | None = None) -> QuerySet[ExperimentSpec]:
     return qs.order_by("id")
 
 
-def spec_get(*, pk: int) -> ExperimentSpec:
-    """One spec; raises ExperimentSpec.DoesNotExist."""
+def spec_detail(*, pk: int) -> ExperimentSpec:
+    """One spec as `spec_list` shows it; raises ExperimentSpec.DoesNotExist."""
     return spec_list().get(pk=pk)
+
+
+def spec_get(*, pk: int) -> ExperimentSpec:
+    """One spec and its idea, nothing more (to trigger it); raises ExperimentSpec.DoesNotExist."""
+    return ExperimentSpec.objects.select_related("idea").get(pk=pk)
 
 
 def run_list(*, spec_id: int | None = None, idea_id: int | None = None, status: str = "") -> QuerySet[ExperimentRun]:

@@ -13,9 +13,8 @@ urlpatterns = [
     path("specs/<int:pk>/run/", actions.spec_run_action, name="spec-run"),
     path("runs/", runs.run_list_page, name="run-list"),
     path("runs/<int:pk>/", runs.run_detail_page, name="run-detail"),
-    path("runs/<int:pk>/status.json", data.run_status_json, name="run-status-json"),
     path("runs/<int:pk>/cancel/", actions.run_cancel_action, name="run-cancel"),
-    path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download, name="artifact-download"),
+    path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download_page, name="artifact-download"),
     path("datasets/", datasets.dataset_list_page, name="dataset-list"),
     path("datasets/<int:pk>/delete/", datasets.dataset_delete_action, name="dataset-delete"),
 ]

@@ -6,6 +6,7 @@ queries whatever its length and whoever shows it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
 
 from ideas.models import Collection, Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange, Tag, Vote
+from ideas.rendering import IDEA_REFERENCE
 
 ORDERINGS: dict[str, tuple[str, ...]] = {
     "score": ("score", "id"),
@@ -135,3 +137,40 @@ def idea_status_history(*, pk: int) -> QuerySet[StatusChange]:
     if not Idea.objects.filter(pk=pk).exists():
         raise Idea.DoesNotExist(f"No idea with id {pk}.")
     return StatusChange.objects.filter(idea_id=pk).select_related("changed_by")
+
+
+# --- an idea's addresses: small reads for redirects, actions and the body's "idea #N" links ---
+def idea_get(*, pk: int) -> Idea:
+    """The idea with this primary key; raises Idea.DoesNotExist."""
+    return Idea.objects.get(pk=pk)
+
+
+def idea_get_by_legacy_number(*, number: int) -> Idea:
+    """The idea with this catalogue number; raises Idea.DoesNotExist."""
+    return Idea.objects.only("pk", "slug").get(legacy_number=number)
+
+
+def idea_urls_by_legacy_number(numbers: Iterable[int]) -> dict[int, str]:
+    """Canonical URLs of the ideas with these catalogue numbers (missing numbers are left out)."""
+    numbers = set(numbers)
+    if not numbers:
+        return {}
+    rows = Idea.objects.filter(legacy_number__in=numbers).only("pk", "slug", "legacy_number")
+    return {idea.legacy_number: idea.get_absolute_url() for idea in rows}
+
+
+def idea_reference_urls(idea: Idea) -> dict[int, str]:
+    """URLs for every "idea #N" its body mentions: linked ideas first (already prefetched), then one query.
+
+    `idea` should come from `idea_detail`, whose prefetched links cost nothing here.
+    """
+    urls: dict[int, str] = {}
+    for link in idea.links_out.all():
+        if link.target.legacy_number is not None:
+            urls[link.target.legacy_number] = link.target.get_absolute_url()
+    for link in idea.links_in.all():
+        if link.source.legacy_number is not None:
+            urls[link.source.legacy_number] = link.source.get_absolute_url()
+    mentioned = {int(number) for number in IDEA_REFERENCE.findall(idea.body or "")}
+    urls.update(idea_urls_by_legacy_number(mentioned - urls.keys()))
+    return urls

@@ -216,7 +216,7 @@ class RunDetailSerializer(RunSummarySerializer):
 
 
 class RunTriggerResultSerializer(RunDetailSerializer):
-    """The run that answers a trigger, and how it was found."""
+    """The run that answers a trigger, and how it was found: renders `run_trigger`'s TriggerResult."""
 
     cached = serializers.BooleanField(
         read_only=True, help_text="An identical run already succeeded: this is its result (HTTP 200)."
@@ -228,6 +228,10 @@ class RunTriggerResultSerializer(RunDetailSerializer):
     class Meta(RunDetailSerializer.Meta):
         fields = [*RunDetailSerializer.Meta.fields, "cached", "created"]
         read_only_fields = fields
+
+    def to_representation(self, result) -> dict[str, Any]:
+        data = RunDetailSerializer(result.run, context=self.context).data
+        return {**data, "cached": result.cached, "created": result.created}
 
 
 class RunTriggerInputSerializer(serializers.Serializer):
@@ -294,11 +298,11 @@ class SpecSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_run_count(self, spec: ExperimentSpec) -> int:
-        return len(spec.recent_runs)
+        return spec.run_count
 
     @extend_schema_field(RunRefSerializer(many=True))
     def get_runs(self, spec: ExperimentSpec) -> list[dict[str, Any]]:
-        return RunRefSerializer(spec.recent_runs[:RUNS_SHOWN_PER_SPEC], many=True, context=self.context).data
+        return RunRefSerializer(spec.recent_runs, many=True, context=self.context).data
 
 
 class SpecCreateSerializer(serializers.Serializer):

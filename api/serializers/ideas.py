@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.taxonomy import CollectionRefSerializer, TagRefSerializer
-from ideas.addresses import idea_reference_urls
 from ideas.models import Idea, IdeaLink, IdeaStatus, StatusChange
 from ideas.rendering import render_markdown
+from ideas.selectors import idea_reference_urls
 from ideas.services import user_can_edit_idea
 
 

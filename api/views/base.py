@@ -9,8 +9,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
 from api.filters import check_query_params
-from ideas.addresses import idea_get
 from ideas.models import Idea
+from ideas.selectors import idea_get
 
 
 class ApiView(APIView):

@@ -25,7 +25,7 @@ from api.serializers.experiments import (
 from api.throttles import AnonReadThrottle, TriggerThrottle, WriteThrottle
 from api.views.base import ApiView
 from experiments.models import ExperimentSpec
-from experiments.selectors import kind_catalog, run_get, spec_get, spec_list
+from experiments.selectors import kind_catalog, spec_detail, spec_get, spec_list
 from experiments.services import run_trigger, spec_create
 
 NO_SPEC = "No experiment spec with this id."
@@ -64,9 +64,9 @@ class KindDetail(ApiView):
 
 class SpecRendering(ApiView):
     def render_spec(self, pk: int, *, status_code: int = status.HTTP_200_OK) -> Response:
-        """The spec as `spec_get` reads it (with its runs), serialized for the caller."""
+        """The spec as `spec_detail` reads it (with its newest runs), serialized for the caller."""
         try:
-            spec = spec_get(pk=pk)
+            spec = spec_detail(pk=pk)
         except ExperimentSpec.DoesNotExist:
             raise NotFound(f"No experiment with id {pk}.") from None
         return Response(SpecSerializer(spec, context=self.get_serializer_context()).data, status=status_code)
@@ -153,11 +153,9 @@ class SpecRunTrigger(ApiView):
             raise NotFound(f"No experiment with id {pk}.") from None
         data = self.parse_body(RunTriggerInputSerializer, request)
         result = run_trigger(spec=spec, user=request.user, force=data["force"])
-        run = run_get(pk=result.run.pk)  # with its spec, idea and artifacts, as every run is shown
-        run.cached, run.created = result.cached, result.created
-        location = run_api_url(run.pk, request)
+        location = run_api_url(result.run.pk, request)
         return Response(
-            RunTriggerResultSerializer(run, context=self.get_serializer_context()).data,
+            RunTriggerResultSerializer(result, context=self.get_serializer_context()).data,
             status=status.HTTP_200_OK if result.cached else status.HTTP_202_ACCEPTED,
             headers={"Location": location},
         )

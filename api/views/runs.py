@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
-from django.http import FileResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
@@ -17,12 +15,10 @@ from api.pagination import ExperimentPagination
 from api.schema import error_responses, not_found
 from api.serializers.experiments import RunDetailSerializer, RunPageSerializer, RunSummarySerializer
 from api.views.base import ApiView
-from experiments.models import Artifact, ExperimentRun
-from experiments.selectors import artifact_get, run_get, run_list
+from experiments.downloads import ArtifactNotFound, artifact_download
+from experiments.models import ExperimentRun
+from experiments.selectors import run_get, run_list
 from experiments.services import run_cancel
-from experiments.storage import artifact_file
-
-logger = logging.getLogger("api")
 
 NO_RUN = "No run with this id."
 NAME_PARAMETER = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="The artifact's name.")
@@ -74,6 +70,18 @@ class RunDetail(RunRendering):
         return self.render_run(self.get_run(pk))
 
 
+@extend_schema(exclude=True)
+@method_decorator(never_cache, name="dispatch")
+class RunLiveStatus(RunDetail):
+    """/runs/<id>/status.json, which static/js/runs.js polls about once a second while a run works.
+
+    The same representation as /api/runs/<id>/, without the API's throttles (a page with a few live
+    runs polls more often than they allow) and never cached.
+    """
+
+    throttle_classes: list = []
+
+
 class RunCancel(RunRendering):
     permission_classes = [IsAuthenticated]
 
@@ -86,8 +94,7 @@ class RunCancel(RunRendering):
         responses={200: RunDetailSerializer, **error_responses(403, 404), **not_found(NO_RUN)},
     )
     def post(self, request, pk: int):
-        run = run_cancel(run=self.get_run(pk), user=request.user)
-        return self.render_run(self.get_run(run.pk))
+        return self.render_run(run_cancel(run=self.get_run(pk), user=request.user))
 
 
 class RunArtifactDownload(ApiView):
@@ -108,15 +115,6 @@ class RunArtifactDownload(ApiView):
     )
     def get(self, request, pk: int, name: str):
         try:
-            artifact = artifact_get(run_id=pk, name=name)
-        except Artifact.DoesNotExist:
-            raise NotFound(f"Run {pk} has no artifact {name!r}.") from None
-        try:
-            path = artifact_file(artifact.path)
-            handle = path.open("rb")
-        except (ValueError, OSError) as exc:  # outside ARTIFACT_ROOT, or the file is gone
-            logger.warning("artifact %s of run %s cannot be read: %s", name, pk, exc)
-            raise NotFound(f"The file of run {pk}'s artifact {name!r} is missing.") from None
-        return FileResponse(
-            handle, as_attachment=True, filename=Path(artifact.path).name, content_type=artifact.content_type
-        )
+            return artifact_download(run_id=pk, name=name)
+        except ArtifactNotFound as error:
+            raise NotFound(str(error)) from None

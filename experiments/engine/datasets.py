@@ -26,10 +26,11 @@ from typing import Annotated, Literal, Protocol
 import numpy as np
 import torch
 from jaxtyping import Bool, Int
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from experiments.engine.errors import EngineError
+from experiments.engine.params import KindParams
 from experiments.engine.types import RecordId
 
 BOS = 0
@@ -39,9 +40,7 @@ class DatasetNotAvailable(EngineError):
     """A referenced dataset does not exist or cannot be read."""
 
 
-class RepeatedRandomTokens(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RepeatedRandomTokens(KindParams):
     source: Literal["repeated_random_tokens"] = "repeated_random_tokens"
     n_sequences: int = Field(64, ge=1, le=4096, description="How many sequences.")
     half_length: int = Field(32, ge=2, le=1023, description="Random tokens before they repeat.")
@@ -52,9 +51,7 @@ class RepeatedRandomTokens(BaseModel):
         return 1 + 2 * self.half_length
 
 
-class InductionTraining(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class InductionTraining(KindParams):
     source: Literal["induction_training"] = "induction_training"
     min_segment: int = Field(8, ge=2, le=512, description="Shortest copied segment.")
     max_segment: int = Field(24, ge=2, le=512, description="Longest copied segment.")
@@ -66,9 +63,7 @@ class InductionTraining(BaseModel):
         return self
 
 
-class TextCorpus(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class TextCorpus(KindParams):
     source: Literal["text_corpus"] = "text_corpus"
     dataset: RecordId = Field(description="The id of an uploaded text dataset.")
     tokenizer: Literal["bpe", "char"] = Field("bpe", description="Byte-level BPE trained on the text, or characters.")

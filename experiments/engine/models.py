@@ -20,19 +20,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from experiments.engine.errors import ModelNotAvailable
+from experiments.engine.params import KindParams
 from experiments.engine.types import RecordId
 
 CHECKPOINT_FORMAT = "ideas-native-checkpoint/1"
 MAX_NATIVE_PARAMETERS = 60_000_000  # the largest native model any kind may build
 
 
-class NativeConfig(BaseModel):
+class NativeConfig(KindParams):
     """The bounded subset of TransformerBridgeConfig a spec may set."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_layers: int = Field(2, ge=1, le=12)
     n_heads: int = Field(8, ge=1, le=32)
@@ -72,24 +71,18 @@ class NativeConfig(BaseModel):
         return TransformerBridgeConfig(**values, seed=seed)
 
 
-class NativeModelRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class NativeModelRef(KindParams):
     source: Literal["native"] = "native"
     config: NativeConfig = NativeConfig()
 
 
-class RunModelRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RunModelRef(KindParams):
     source: Literal["run"] = "run"
     run: RecordId = Field(description="The id of the run that saved the checkpoint.")
     artifact: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="The checkpoint's name.")
 
 
-class PretrainedModelRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PretrainedModelRef(KindParams):
     source: Literal["pretrained"] = "pretrained"
     name: str = Field(
         min_length=1,

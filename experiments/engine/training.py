@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from experiments.engine.datasets import (
     InductionTraining,
@@ -29,16 +29,15 @@ from experiments.engine.datasets import (
 from experiments.engine.errors import EngineError
 from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
 from experiments.engine.models import NativeConfig, save_checkpoint
+from experiments.engine.params import KindParams
 
 MAX_TRAINING_TOKENS = 2_000_000_000
 
 SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_ctx=64, d_vocab=64, attn_only=True)
 
 
-class TrainingParams(BaseModel):
+class TrainingParams(KindParams):
     """What to train and for how long: the defaults form induction heads in a 2-layer model within a minute."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: NativeConfig = Field(SMALL_ATTN_ONLY, description="The architecture (TL-native, standard positions).")
     data: TrainingData = Field(InductionTraining(), description="What to train on.")

@@ -355,17 +355,26 @@ def run_can_cancel(user, run: ExperimentRun) -> bool:
 
 
 def run_cancel(*, run: ExperimentRun, user) -> ExperimentRun:
-    """Cancel a run: a queued one never starts; a running one stops at its next cancellation check."""
+    """Cancel a run: a queued one never starts; a running one stops at its next cancellation check.
+
+    Returns `run` with what changed set on it; it is read again only when it finished meanwhile.
+    """
     if not run_can_cancel(user, run):
         raise PermissionDenied("Only the person who started the run, the idea's author or staff can cancel it.")
     now = timezone.now()
-    if not ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now, progress_message="cancelled"
+    when_queued = {"status": RunStatus.CANCELLED, "cancel_requested": True, "finished_at": now}
+    when_running = {"cancel_requested": True, "progress_message": "cancelling"}
+    if ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        **when_queued, progress_message="cancelled"
     ):
-        ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            cancel_requested=True, progress_message="cancelling"
-        )
-    run.refresh_from_db()
+        changed = {**when_queued, "progress_message": "cancelled"}
+    elif ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**when_running):
+        changed = {**when_running, "status": RunStatus.RUNNING}  # it may have started since it was read
+    else:  # it finished, perhaps since it was read: show how
+        run.refresh_from_db()
+        return run
+    for field, value in changed.items():
+        setattr(run, field, value)
     return run
 
 

@@ -26,8 +26,6 @@ OPPOSITE = {Verdict.SUPPORTS: Verdict.REFUTES, Verdict.REFUTES: Verdict.SUPPORTS
 
 def kind_get(key: str) -> Kind:
     """The registered kind, or a ValidationError naming `kind`."""
-    import experiments.engine.kinds  # noqa: F401  (registers every kind)
-
     try:
         return registry.get(key)
     except UnknownKind as exc:

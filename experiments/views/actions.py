@@ -18,8 +18,8 @@ from django.views.decorators.http import require_POST
 from experiments.errors import RunQuotaExceeded
 from experiments.models import RunStatus
 from experiments.services import run_cancel, run_trigger
-from experiments.views.common import error_messages, refused, run_or_404, spec_or_404
-from ideas.views.common import safe_next
+from experiments.views.common import run_or_404, spec_or_404
+from pages.shortcuts import error_messages, refused, safe_next
 
 
 def _trigger_message(result) -> str:

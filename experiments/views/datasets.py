@@ -26,7 +26,7 @@ from experiments.models import Dataset
 from experiments.selectors import dataset_get, dataset_list
 from experiments.services import dataset_delete, dataset_upload, user_can_delete_dataset
 from experiments.services.datasets import DESCRIPTION_MAX, NAME_MAX
-from experiments.views.common import refused
+from pages.shortcuts import refused
 
 
 class DatasetUploadForm(forms.Form):

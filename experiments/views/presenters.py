@@ -17,8 +17,8 @@ from django.utils.timesince import timesince
 
 from experiments.engine.registry import Kind
 from experiments.forms import COMPARATOR_SYMBOLS
-from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
-from experiments.selectors import RUNS_SHOWN_PER_SPEC, kind_catalog, spec_list
+from experiments.models import ExperimentRun, ExperimentSpec
+from experiments.selectors import kind_catalog, spec_list
 
 PARAM_TEXT_LIMIT = 80
 
@@ -149,16 +149,15 @@ def spec_cards(*, idea_id: int) -> list[SpecCard]:
     kinds = kinds_by_key()
     cards = []
     for spec in spec_list(idea_id=idea_id):
-        runs = spec.recent_runs
         cards.append(
             SpecCard(
                 spec=spec,
                 kind=kinds.get(spec.kind),
                 params=params_compact(spec.params),
                 criterion=criterion_words(spec.criterion),
-                runs=[RunLine.of(run, spec.criterion) for run in runs[:RUNS_SHOWN_PER_SPEC]],
-                total_runs=len(runs),
-                has_succeeded=any(run.status == RunStatus.SUCCEEDED for run in runs),
+                runs=[RunLine.of(run, spec.criterion) for run in spec.recent_runs],
+                total_runs=spec.run_count,
+                has_succeeded=spec.has_succeeded,
             )
         )
     return cards

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from experiments.models import RunStatus
 from experiments.selectors import run_list
 from experiments.services import run_can_cancel
-from experiments.views.common import error_messages, run_or_404
+from experiments.views.common import run_or_404
 from experiments.views.presenters import (
     RunLine,
     criterion_words,
@@ -20,6 +20,7 @@ from experiments.views.presenters import (
     metric_rows,
     params_compact,
 )
+from pages.shortcuts import error_messages
 
 RUNS_PAGE_SIZE = 25
 LIST_FILTERS = ("status", "spec", "idea")

@@ -11,8 +11,9 @@ from django.shortcuts import redirect, render
 from experiments.forms import SpecForm
 from experiments.services import spec_create
 from experiments.views.presenters import doc_paragraphs, kinds_by_key
+from ideas.selectors import idea_get
 from ideas.services import user_can_edit_idea
-from ideas.views.common import idea_or_404
+from pages.shortcuts import get_or_404
 
 
 @login_required
@@ -23,7 +24,7 @@ def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
     kind. Field errors from `spec_create` are shown next to their fields with a 400; a criterion from
     someone who may not pre-register one is the 403 page.
     """
-    idea = idea_or_404(pk)
+    idea = get_or_404(idea_get, "There is no idea with this number.", pk=pk)
     kinds = kinds_by_key()
     data = request.POST if request.method == "POST" else None
     key = (data or request.GET).get("kind") or next(iter(kinds), "")

@@ -1,8 +1,8 @@
-"""Reading and writing idea catalogues, in plain Python (no Django models here).
+"""Reading idea catalogues, in plain Python (no Django models here).
 
 Three formats: the text catalogue the project started from (`text`), and the
 JSON and CSV forms of `export_ideas` (`export_fields` says what a record
-holds). Every reader returns a `Catalogue` of `IdeaRecord`s or raises
+holds; `ideas.exporters` writes them). Every reader returns a `Catalogue` of `IdeaRecord`s or raises
 `CatalogueError` saying where the first problem is; nothing here touches the
 database, so `ideas.services.catalogue` can check a whole file before writing.
 """
@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from ideas.importers.csv_format import read_csv, write_csv
+from ideas.importers.csv_format import read_csv
 from ideas.importers.export_fields import FIELDS
-from ideas.importers.json_format import read_json, write_json
+from ideas.importers.json_format import read_json
 from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord, LinkRecord
 from ideas.importers.text import parse_text
 from ideas.importers.vocabulary import Vocabulary
 
 READERS = {"text": parse_text, "json": read_json, "csv": read_csv}
-WRITERS = {"json": write_json, "csv": write_csv}
 
 
 def detect_format(data: bytes, *, filename: str = "") -> str:
@@ -44,7 +43,6 @@ def read_catalogue(data: bytes, *, vocabulary: Vocabulary, filename: str = "", f
 __all__ = [
     "FIELDS",
     "READERS",
-    "WRITERS",
     "Catalogue",
     "CatalogueError",
     "IdeaRecord",
@@ -55,6 +53,4 @@ __all__ = [
     "read_catalogue",
     "read_csv",
     "read_json",
-    "write_csv",
-    "write_json",
 ]

@@ -1,47 +1,22 @@
-"""The CSV form of the export: one row per idea, a header row naming the fields.
+"""Reading the CSV form of the export: one row per idea, a header row naming the fields.
 
 Tags and collections are `;`-separated names; links are `type:target` pairs
 separated by `;` (`expands:131;relates_to:some-slug`). Errors give the line a
-record starts on and its record number.
+record starts on and its record number. (`ideas.exporters.csv_format` writes it.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from typing import Any
 
 from ideas.importers.decoding import decode_utf8
-from ideas.importers.export_fields import FIELDS, REQUIRED, fields_from_record, record_from_fields
-from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord
+from ideas.importers.export_fields import FIELDS, REQUIRED, record_from_fields
+from ideas.importers.records import Catalogue, CatalogueError
 from ideas.importers.vocabulary import Vocabulary
 
 SEPARATOR = ";"
-
-
-def _joined(field: str, names: Iterable[str]) -> str:
-    names = list(names)
-    for name in names:
-        if SEPARATOR in name:
-            raise ValueError(f"{field} {name!r} contains {SEPARATOR!r}, which CSV uses between names; export JSON")
-    return SEPARATOR.join(names)
-
-
-def write_csv(records: Iterable[IdeaRecord]) -> str:
-    """The CSV text; ValueError when a name contains the separator (JSON keeps those intact)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        row = fields_from_record(record)
-        row["legacy_number"] = row["legacy_number"] or ""
-        row["slug"] = row["slug"] or ""
-        row["tags"] = _joined("tag", row["tags"])
-        row["collections"] = _joined("collection", row["collections"])
-        row["links"] = SEPARATOR.join(f"{link['type']}:{link['target']}" for link in row["links"])
-        writer.writerow(row)
-    return out.getvalue()
 
 
 def _split(value: str | None) -> list[str]:

@@ -1,25 +1,20 @@
-"""The JSON form of the export: {"format": ..., "version": 1, "ideas": [record, ...]}.
+"""Reading the JSON form of the export: {"format": ..., "version": 1, "ideas": [record, ...]}.
 
 A bare list of records is read too. Records are numbered from 1 in errors.
+(`ideas.exporters.json_format` writes it.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 from ideas.importers.decoding import decode_utf8
-from ideas.importers.export_fields import fields_from_record, record_from_fields
-from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord
+from ideas.importers.export_fields import record_from_fields
+from ideas.importers.records import Catalogue, CatalogueError
 from ideas.importers.vocabulary import Vocabulary
 
 FORMAT_NAME = "ai-safety-ideas-catalogue"
 VERSION = 1
-
-
-def write_json(records: Iterable[IdeaRecord]) -> str:
-    document = {"format": FORMAT_NAME, "version": VERSION, "ideas": [fields_from_record(r) for r in records]}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def read_json(data: bytes, *, vocabulary: Vocabulary) -> Catalogue:

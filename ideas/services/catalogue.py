@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils.text import slugify
 
-from ideas.importers import WRITERS, Catalogue, CatalogueError, IdeaRecord, LinkRecord, Vocabulary, read_catalogue
+from ideas.exporters import WRITERS
+from ideas.importers import Catalogue, CatalogueError, IdeaRecord, LinkRecord, Vocabulary, read_catalogue
 from ideas.models import STATUSES_BY_KIND, Collection, Idea, IdeaLink, LinkType
 from ideas.services.ideas import (
     SLUG_MAX,

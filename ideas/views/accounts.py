@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 
 from ideas.forms import SignupForm
 from ideas.services.accounts import user_create
-from ideas.views.common import safe_next
+from pages.shortcuts import safe_next
 
 
 def signup_page(request: HttpRequest) -> HttpResponse:

@@ -9,12 +9,18 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from experiments.views.presenters import spec_cards
-from ideas.addresses import idea_get_by_legacy_number, idea_reference_urls
 from ideas.forms import StatusForm
 from ideas.models import Collection, Idea, IdeaKind, IdeaStatus, Tag
 from ideas.rendering import render_markdown
-from ideas.selectors import IdeaFilters, collection_list, idea_detail, idea_list, tag_list
+from ideas.selectors import (
+    IdeaFilters,
+    collection_list,
+    idea_detail,
+    idea_get_by_legacy_number,
+    idea_list,
+    idea_reference_urls,
+    tag_list,
+)
 from ideas.services import user_can_edit_idea
 from ideas.views.common import idea_or_404
 
@@ -98,8 +104,6 @@ def render_idea_page(
         "body_html": render_markdown(idea.body, idea_url=idea_reference_urls(idea).get),
         "can_edit": user_can_edit_idea(request.user, idea),
         "status_form": status_form,
-        # The Experiments section: specs with their newest runs, in a constant number of queries.
-        "experiment_cards": spec_cards(idea_id=idea.pk),
     }
     return render(request, "ideas/idea_detail.html", context, status=status)
 

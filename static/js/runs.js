@@ -2,8 +2,8 @@
  * Live runs: status badges, progress bars and charts that follow a run while it works.
  *
  * Every element with data-run-id and a data-status-url (the server renders one for each
- * queued or running run) is polled about once a second at that URL, the page's own
- * /runs/<id>/status.json. Each answer updates the run's status badge, progress bar and
+ * queued or running run) is polled about once a second at that URL, /runs/<id>/status.json:
+ * the API's run representation (as /api/runs/<id>/), without the API's throttles. Each answer updates the run's status badge, progress bar and
  * message wherever the page shows it, and its step charts on the run page. When a run
  * finishes, the page is fetched again and its <main> swapped in, once, so the verdict,
  * metrics, artifacts and the idea's status history appear without a manual reload.
@@ -33,7 +33,7 @@
 
   function applyStatus(run) {
     const percent = Math.round(Math.max(0, Math.min(1, run.progress || 0)) * 100);
-    const label = run.status_display || LABELS[run.status] || run.status;
+    const label = LABELS[run.status] || run.status;
     shownRuns(run.id).forEach(function (element) {
       element.dataset.status = run.status;
       element.querySelectorAll(".js-run-status").forEach(function (badge) {

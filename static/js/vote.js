@@ -3,8 +3,10 @@
  *
  * Each vote button sits in a plain <form class="vote-form"> that works on its own
  * (POST, then a redirect back to `next`). This script takes over the submit: it
- * posts the same form with fetch, asks for JSON, and updates the score and the
- * button in place. Anonymous voters get a 401 with a login URL and are sent there.
+ * calls the API's vote endpoint (the form's data-api-url, /api/ideas/<id>/vote/:
+ * POST to vote, DELETE to unvote), whose answer {score, voted} updates the score
+ * and the button in place. Anonymous voters get a 401 and are sent to the form's
+ * data-login-url, which brings them back here.
  */
 (function () {
   "use strict";
@@ -24,26 +26,30 @@
     showMessage(form, "");
   }
 
+  // The API's error body: {"detail": ..., "errors": {"idea": ["Archived ideas ..."]}} on a 400.
+  function errorText(body, status) {
+    const messages = body.errors ? Object.values(body.errors).flat() : [];
+    return messages.join(" ") || body.detail || "The vote did not go through (" + status + ").";
+  }
+
   async function submitVote(form) {
     const button = form.querySelector(".vote-button");
     const data = new FormData(form);
     button.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      // getAttribute: the form's hidden input named "action" shadows the form.action property.
-      const response = await fetch(form.getAttribute("action"), {
-        method: "POST",
-        body: data,
+      const response = await fetch(form.dataset.apiUrl, {
+        method: data.get("action") === "unvote" ? "DELETE" : "POST",
         credentials: "same-origin",
         headers: { Accept: "application/json", "X-CSRFToken": data.get("csrfmiddlewaretoken") },
       });
       const body = await response.json().catch(function () { return {}; });
       if (response.ok) {
         applyResult(form, body);
-      } else if (response.status === 401 && body.login_url) {
-        window.location.assign(body.login_url);
+      } else if (response.status === 401) {
+        window.location.assign(form.dataset.loginUrl);
       } else {
-        showMessage(form, body.detail || "The vote did not go through (" + response.status + ").");
+        showMessage(form, errorText(body, response.status));
       }
     } catch (error) {
       showMessage(form, "Could not reach the server; try again.");
@@ -56,7 +62,7 @@
   document.addEventListener("submit", function (event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("vote-form")) return;
-    if (!window.fetch) return; // very old browser: let the form post normally
+    if (!window.fetch || !form.dataset.apiUrl) return; // very old browser: let the form post normally
     event.preventDefault();
     submitVote(form);
   });

@@ -101,6 +101,9 @@ def test_created_spec_is_normalized_and_answered_in_full(author, authored_idea):
     ("overrides", "field"),
     [
         ({"params": {"steps": 10**9}}, "params.steps"),
+        ({"params": {"steps": True}}, "params.steps"),  # JSON true is not a number of steps
+        ({"params": {"steps": "3"}}, "params.steps"),
+        ({"params": {"delay_seconds": False}}, "params.delay_seconds"),
         ({"params": {"steps": 3, "code": "import os"}}, "params.code"),
         ({"params": "steps=3"}, "params"),
         ({"kind": "nope"}, "kind"),

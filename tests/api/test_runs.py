@@ -353,7 +353,7 @@ def test_artifact_download(anon_client, artifact):
     response = anon_client.get(f"/api/runs/{artifact.run_id}/artifacts/heads/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response["Content-Disposition"] == 'attachment; filename="heads.json"'
+    assert response["Content-Disposition"] == f'attachment; filename="run-{artifact.run_id}-heads.json"'
     content = b"".join(response.streaming_content)
     assert content == b'{"heads": [1, 2]}'
     assert hashlib.sha256(content).hexdigest() == artifact.sha256

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-import experiments.engine.kinds  # noqa: F401  (registers every kind)
 from experiments.engine.errors import ModelNotAvailable
 from experiments.engine.executor import execute
+from experiments.engine.kinds import register_kinds
 from experiments.engine.registry import KindResult, registry
 from experiments.engine.runtime import MemoryReporter, RunContext
+
+register_kinds()  # the experiments app does this at start-up; these tests run without Django
 
 
 class LocalRuns:

@@ -8,18 +8,17 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from safetensors.torch import load_file
 
-import experiments.engine.kinds  # noqa: F401
 from experiments.engine.errors import ArtifactError, DuplicateKind, InvalidParams, RunCancelled, UnknownKind
 from experiments.engine.executor import BadResult, execute
+from experiments.engine.params import KindParams
 from experiments.engine.registry import Kind, KindResult, Registry, registry
 from experiments.engine.runtime import MemoryReporter, RunContext
 
 
-class TinyParams(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class TinyParams(KindParams):
     n: int = Field(1, ge=1, le=10)
 
 
@@ -50,6 +49,26 @@ def test_params_must_be_frozen_and_forbid_extra_fields():
 
     with pytest.raises(ValueError, match="frozen"):
         Kind(key="loose", title="", doc="", params_model=Loose, metrics={}, run=lambda p, c: KindResult())
+
+
+def test_params_are_strict_about_json_types():
+    smoke = registry.get("smoke")
+    with pytest.raises(InvalidParams) as excinfo:
+        smoke.parse_params({"steps": True, "delay_seconds": "0.5", "fail_at_step": "3"})
+    assert set(excinfo.value.errors) == {"steps", "delay_seconds", "fail_at_step"}
+    assert smoke.parse_params({"steps": 3, "delay_seconds": 0}).delay_seconds == 0.0  # an int is a fine float
+    with pytest.raises(InvalidParams) as excinfo:
+        registry.get("train_transformer").parse_params(
+            {"model": {"n_layers": False}, "data": {"source": "induction_training", "min_segment": "8"}}
+        )
+    assert set(excinfo.value.errors) == {"model.n_layers", "data.induction_training.min_segment"}
+
+
+def test_every_kind_registers_from_one_list():
+    from experiments.engine.kinds import KIND_MODULES, register_kinds
+
+    assert register_kinds() is registry  # already done, and again is harmless
+    assert registry.keys() == sorted(module.KEY for module in KIND_MODULES)
 
 
 def test_invalid_params_name_every_bad_field():

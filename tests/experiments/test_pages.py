@@ -17,8 +17,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from experiments.engine.params import KindParams
 from experiments.engine.registry import Kind, KindResult
 from experiments.forms import SpecForm
 from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
@@ -356,30 +357,22 @@ def test_a_criterion_the_service_refuses_is_the_403_page(client, hypothesis, mon
     assert "Only the idea&#x27;s author or staff can pre-register a criterion" in html_of(response)
 
 
-class Inner(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Inner(KindParams):
     width: int = Field(4, ge=1, le=64)
 
 
-class Native(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Native(KindParams):
     source: Literal["native"] = "native"
     inner: Inner = Inner()
 
 
-class FromRun(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class FromRun(KindParams):
     source: Literal["run"] = "run"
     run: int = Field(ge=1)
 
 
-class RichParams(BaseModel):
+class RichParams(KindParams):
     """Every shape of param the form builder knows."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     layers: int = Field(2, ge=1, le=12, description="How many layers.")
     rate: float = Field(0.1, gt=0, le=1)
@@ -526,7 +519,7 @@ def test_artifact_download_is_an_attachment_and_missing_ones_are_404(client, hyp
     response = client.get(reverse("artifact-download", kwargs={"pk": run.pk, "name": "loss-curve"}))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == content
-    assert response["Content-Disposition"] == 'attachment; filename="loss-curve.json"'
+    assert response["Content-Disposition"] == f'attachment; filename="run-{run.pk}-loss-curve.json"'
     assert response["Content-Type"] == "application/json"
 
     assert client.get(reverse("artifact-download", kwargs={"pk": run.pk, "name": "nope"})).status_code == 404
@@ -558,21 +551,22 @@ def test_run_page_of_an_unknown_run_is_404(client):
     assert client.get(reverse("run-detail", kwargs={"pk": 12345})).status_code == 404
 
 
-def test_status_json_has_the_fields_runs_js_reads(client, hypothesis, author):
+def test_status_json_is_the_api_run_with_the_fields_runs_js_reads(client, hypothesis, author):
     run = executed(smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS), author)
     response = client.get(reverse("run-status-json", kwargs={"pk": run.pk}))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
     body = response.json()
-    assert body["id"] == run.pk and body["status"] == "succeeded" and body["status_display"] == "Succeeded"
+    assert body == client.get(f"/api/runs/{run.pk}/").json()  # one JSON shape for a run
+    assert body["id"] == run.pk and body["status"] == "succeeded"
     assert body["progress"] == 1.0 and body["progress_message"] == "done"
     assert body["attempts"] == 1 and body["verdict"] == "refutes" and body["error"] == ""
     assert body["metrics"]["steps_completed"] == 3
     assert body["series"] == {"count": [[1, 1], [2, 2], [3, 3]]}
-    assert body["finished_at"] and body["is_active"] is False
+    assert body["finished_at"]
     missing = client.get(reverse("run-status-json", kwargs={"pk": 999}))
-    assert missing.status_code == 404 and missing.json() == {"detail": "There is no run 999."}
+    assert missing.status_code == 404 and missing.json()["detail"] == "No run with id 999."
 
 
 # --- cancel -----------------------------------------------------------------------------------------------

@@ -1,6 +1,15 @@
-"""Every registered experiment kind. Importing this package registers them all."""
+"""Every experiment kind, listed once.
 
-from experiments.engine.kinds import (  # noqa: F401
+`register_kinds()` puts them in the registry; the experiments app calls it at start-up
+(`ExperimentsConfig.ready`), and code without Django (engine tests, notebooks) calls it itself.
+Importing a kind module registers nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from experiments.engine.kinds import (
     attention_depth_comparison,
     checkpoint_pca,
     composition_scores,
@@ -9,3 +18,22 @@ from experiments.engine.kinds import (  # noqa: F401
     smoke,
     train_transformer,
 )
+from experiments.engine.registry import Registry, kind_from_module, registry
+
+KIND_MODULES = (
+    smoke,
+    train_transformer,
+    head_detection,
+    composition_scores,
+    head_ablation,
+    checkpoint_pca,
+    attention_depth_comparison,
+)
+
+
+@cache
+def register_kinds() -> Registry:
+    """Register every kind of KIND_MODULES, once however often it is called; returns the registry."""
+    for module in KIND_MODULES:
+        registry.register(kind_from_module(module))
+    return registry

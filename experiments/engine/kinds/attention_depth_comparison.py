@@ -13,10 +13,9 @@ types (important heads that are not induction heads are listed), and the kinks.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from experiments.engine.analysis.ablation import head_ablation
 from experiments.engine.analysis.composition import MODES, composition
@@ -27,8 +26,9 @@ from experiments.engine.kinds import checkpoint_pca
 from experiments.engine.kinds._inputs import repeated_tokens_for
 from experiments.engine.lean import to_bridge
 from experiments.engine.models import load_checkpoint
+from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 from experiments.engine.training import TrainingParams, copied_segment_eval, repeated_token_losses, train
 from experiments.engine.types import RecordId
 
@@ -54,9 +54,7 @@ _PER_DEPTH = {
 METRICS = {f"L{d}_{name}": f"{d}-layer model: {meaning}." for d in DEPTHS for name, meaning in _PER_DEPTH.items()}
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     depths: list[Annotated[int, Field(ge=1, le=4)]] = Field(
         [1, 2, 3, 4], min_length=1, max_length=4, description="Layer counts to compare (1-4)."
     )
@@ -193,6 +191,3 @@ def _chart(rows: list[dict]):
     )
     fig.update_layout(title="Attention-only models by depth", showlegend=False, height=380)
     return fig
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

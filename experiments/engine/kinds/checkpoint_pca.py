@@ -13,13 +13,12 @@ compared directly.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from experiments.engine.analysis.heads import THRESHOLDS, head_scores
 from experiments.engine.analysis.trajectory import MIN_ANGLE_DEGREES, trajectory
@@ -27,8 +26,9 @@ from experiments.engine.datasets import RepeatedRandomTokens
 from experiments.engine.errors import EngineError
 from experiments.engine.kinds._inputs import repeated_tokens_for
 from experiments.engine.models import load_checkpoint
+from experiments.engine.params import KindParams
 from experiments.engine.plots import trajectory as trajectory_figure
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 from experiments.engine.types import RecordId
 
 KEY = "checkpoint_pca"
@@ -47,9 +47,7 @@ METRICS = {
 }
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     run: RecordId = Field(description="A train_transformer run whose checkpoints to analyse.")
     checkpoints: list[str] | None = Field(None, max_length=200, description="Only these checkpoints (default: all).")
     data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=16, half_length=31, seed=2024))
@@ -144,6 +142,3 @@ def run(params: Params, ctx) -> KindResult:
     paths = [(step, resolver.artifact_path(params.run, name)) for step, name in available]
     metrics, summary = analyse(paths, params, ctx)
     return KindResult(metrics=metrics, summary=summary)
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

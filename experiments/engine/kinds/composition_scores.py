@@ -12,14 +12,13 @@ relies on.
 
 from __future__ import annotations
 
-import sys
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from experiments.engine.analysis.composition import CHANCE_SIGMAS, MODES, composition
 from experiments.engine.models import ModelRef, load_model
+from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 
 KEY = "composition_scores"
 TITLE = "Composition scores between heads (Q, K, V)"
@@ -33,9 +32,7 @@ METRICS = {
 }
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     model: ModelRef = Field(description="The model to examine.")
     baseline_seed: int = Field(12345, ge=0, le=2**31 - 1, description="Seed of the random baseline model.")
     top_k: int = Field(12, ge=1, le=100, description="How many of the strongest compositions to name.")
@@ -66,6 +63,3 @@ def run(params: Params, ctx) -> KindResult:
         "chance_rule": f"above chance = score > baseline mean + {CHANCE_SIGMAS:g} sd",
     }
     return KindResult(metrics=metrics, summary=summary)
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

@@ -15,10 +15,9 @@ least 10% of the most important head's cost.
 
 from __future__ import annotations
 
-import sys
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from safetensors.torch import load_file
 
 from experiments.engine.analysis.ablation import head_ablation
@@ -27,8 +26,9 @@ from experiments.engine.datasets import EvalData, RepeatedRandomTokens
 from experiments.engine.errors import EngineError
 from experiments.engine.kinds._inputs import eval_tokens, repeated_tokens_for
 from experiments.engine.models import ModelRef, load_model_and_config
+from experiments.engine.params import KindParams
 from experiments.engine.plots import ranked_bars
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 from experiments.engine.types import RecordId
 
 KEY = "head_ablation"
@@ -49,9 +49,7 @@ METRICS = {
 }
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     model: ModelRef = Field(description="The model to ablate.")
     data: EvalData = Field(RepeatedRandomTokens(n_sequences=64, half_length=31), description="Text to measure on.")
     n_sequences: int = Field(
@@ -134,6 +132,3 @@ def run(params: Params, ctx) -> KindResult:
         "n_important_non_induction_heads": sum("induction" not in r["types"] for r in important),
     }
     return KindResult(metrics=metrics, summary={"ranking": ranked, "mode": params.mode, "clean_loss": clean})
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

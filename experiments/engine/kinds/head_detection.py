@@ -11,16 +11,15 @@ working induction heads predicts the second half far better than the first.
 
 from __future__ import annotations
 
-import sys
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from experiments.engine.analysis.heads import THRESHOLDS, head_scores
 from experiments.engine.datasets import RepeatedRandomTokens
 from experiments.engine.kinds._inputs import repeated_tokens_for
 from experiments.engine.models import ModelRef, load_model
+from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 from experiments.engine.training import repeated_token_losses
 
 KEY = "head_detection"
@@ -40,9 +39,7 @@ METRICS = {
 }
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     model: ModelRef = Field(description="The model to examine.")
     data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=64, half_length=31))
 
@@ -73,6 +70,3 @@ def run(params: Params, ctx) -> KindResult:
         metrics[f"max_{name}_score"] = float(s.max())
         metrics[f"n_{name}_heads"] = len(scores.heads_of_type(name))
     return KindResult(metrics=metrics, summary={"heads": heads, "thresholds": THRESHOLDS})
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

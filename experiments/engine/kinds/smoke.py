@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sys
 import time
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.params import KindParams
+from experiments.engine.registry import KindResult
 
 KEY = "smoke"
 TITLE = "Smoke test (counts steps)"
@@ -37,9 +37,7 @@ METRICS = {
 }
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Params(KindParams):
     steps: int = Field(10, ge=1, le=10_000, description="How many steps to count.")
     delay_seconds: float = Field(0.0, ge=0.0, le=60.0, description="Sleep per step.")
     fail_at_step: int | None = Field(None, ge=1, le=10_000, description="Raise an error at this step.")
@@ -86,6 +84,3 @@ def run(params: Params, ctx) -> KindResult:
         ctx.log_metric("count", step, step)
         ctx.progress(step / params.steps, f"step {step}/{params.steps}")
     return KindResult(metrics={"steps_completed": params.steps, "sum_of_steps": total, **draws})
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))

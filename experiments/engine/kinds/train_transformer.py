@@ -16,9 +16,7 @@ the TL-native model; its weights load into a TransformerBridge unchanged.
 
 from __future__ import annotations
 
-import sys
-
-from experiments.engine.registry import KindResult, kind_from_module, registry
+from experiments.engine.registry import KindResult
 from experiments.engine.training import TrainingParams, train
 
 KEY = "train_transformer"
@@ -61,6 +59,3 @@ def run(params: Params, ctx) -> KindResult:
         "tokens_seen": params.steps * params.batch_size * params.model.n_ctx,
     }
     return KindResult(metrics=metrics, summary=summary)
-
-
-KIND = registry.register(kind_from_module(sys.modules[__name__]))
