@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('experiments', '0002_dataset'),
+        ('experiments', '0003_run_spec_protect'),
     ]
 
     operations = [
