@@ -17,10 +17,14 @@ from experiments.engine.errors import InvalidParams, UnknownKind
 from experiments.engine.models import RunModelRef
 from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
-from ideas.models import Idea
+from ideas.models import Idea, IdeaKind
 from ideas.services import user_can_edit_idea
 
 SEED_MAX = 2**31 - 1
+CRITERION_NEEDS_HYPOTHESIS = (
+    "Criteria are for hypotheses: this idea is open-ended, so a verdict would change nothing. "
+    "Leave the criterion out; the runs still report their metrics."
+)
 OPPOSITE = {Verdict.SUPPORTS: Verdict.REFUTES, Verdict.REFUTES: Verdict.SUPPORTS}
 
 
@@ -142,7 +146,8 @@ def spec_create(
     """Attach a runnable spec to an idea.
 
     Any signed-in user may add a spec; a spec with a criterion moves the idea's
-    status, so only the idea's author or staff may pre-register one.
+    status, so only the idea's author or staff may pre-register one, and only on
+    a hypothesis (an open-ended idea has no status a verdict could move).
     """
     if not user or not user.is_authenticated:
         raise PermissionDenied("Sign in to add an experiment.")
@@ -156,6 +161,9 @@ def spec_create(
     kind_obj = kind_get(kind)
     validated = params_validate(kind_obj, params)
     clean_criterion = criterion_clean(kind_obj, criterion)
+    if clean_criterion and idea.kind != IdeaKind.HYPOTHESIS:
+        # A verdict moves only a hypothesis' status: on anything else a criterion would promise evidence for nothing.
+        raise ValidationError({"criterion": CRITERION_NEEDS_HYPOTHESIS})
     if clean_criterion and not user_can_edit_idea(user, idea):
         raise PermissionDenied("Only the idea's author or staff can pre-register a criterion for it.")
     return ExperimentSpec.objects.create(

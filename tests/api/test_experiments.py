@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from experiments.models import ExperimentSpec
 from experiments.services import run_trigger, spec_create
+from ideas.models import IdeaKind
 from tests.api.conftest import assert_error, client_for
 from tests.factories import IdeaFactory, UserFactory
 
@@ -117,6 +118,16 @@ def test_bad_specs_are_400_naming_the_field(author, authored_idea, overrides, fi
     body = assert_error(response, 400, field=field, code="invalid")
     assert field in body["detail"]
     assert ExperimentSpec.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", ["author", "staff"])
+def test_a_criterion_on_an_open_ended_idea_is_400_naming_criterion(clients, author, role):
+    idea = IdeaFactory(author=author, kind=IdeaKind.OPEN_ENDED)
+    response = clients[role].post(URL, spec_body(idea, criterion=SUPPORT_IF_FIVE_STEPS), format="json")
+    body = assert_error(response, 400, field="criterion", code="invalid")
+    assert body["errors"]["criterion"][0].startswith("Criteria are for hypotheses: this idea is open-ended")
+    assert ExperimentSpec.objects.count() == 0
+    assert clients[role].post(URL, spec_body(idea), format="json").status_code == 201  # without one: fine
 
 
 def test_unknown_kind_error_points_at_the_kinds(user, idea):
