@@ -3,12 +3,19 @@
 Tags and collections are `;`-separated names; links are `type:target` pairs
 separated by `;` (`expands:131;relates_to:some-slug`). Errors give the line a
 record starts on and its record number.
+
+A text cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+`@`, a tab or a carriage return: OWASP "CSV injection") is written with an
+apostrophe in front, and the reader takes one off again, so the file opens
+safely and still reads back exactly. A cell of apostrophes before such a start
+gets one more, so a text that really starts `'=` survives too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +25,16 @@ from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord
 from ideas.importers.vocabulary import Vocabulary
 
 SEPARATOR = ";"
+FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def _escaped(value: Any) -> Any:
+    """A text cell as written: an apostrophe in front when a spreadsheet would run it (numbers stay)."""
+    return "'" + value if isinstance(value, str) and FORMULA.match(value) else value
+
+
+def _unescaped(value: str | None) -> str | None:
+    return value[1:] if value and value.startswith("'") and FORMULA.match(value, 1) else value
 
 
 def _joined(field: str, names: Iterable[str]) -> str:
@@ -40,7 +57,7 @@ def write_csv(records: Iterable[IdeaRecord]) -> str:
         row["tags"] = _joined("tag", row["tags"])
         row["collections"] = _joined("collection", row["collections"])
         row["links"] = SEPARATOR.join(f"{link['type']}:{link['target']}" for link in row["links"])
-        writer.writerow(row)
+        writer.writerow({name: _escaped(value) for name, value in row.items()})
     return out.getvalue()
 
 
@@ -49,6 +66,7 @@ def _split(value: str | None) -> list[str]:
 
 
 def _fields_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = {name: _unescaped(value) for name, value in row.items()}
     fields = {name: value for name, value in row.items() if name in FIELDS}
     fields["tags"] = _split(row.get("tags"))
     fields["collections"] = _split(row.get("collections"))
