@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from experiments.engine import ENGINE_VERSION
 from experiments.engine.datasets import TextCorpus
-from experiments.engine.errors import InvalidParams, UnknownKind
-from experiments.engine.models import RunModelRef
+from experiments.engine.errors import InvalidParams, ModelNotAvailable, UnknownKind
+from experiments.engine.models import PretrainedModelRef, RunModelRef, pretrained_location, pretrained_roots
 from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
 from ideas.models import Idea, IdeaKind
@@ -65,11 +65,18 @@ def _refs(value: Any, path: str, ref_type: type[BaseModel]) -> list[tuple[str, A
 
 
 def _check_model_references(params: BaseModel) -> None:
-    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued."""
+    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued;
+    a pretrained model's name must pass the rule the worker's loader applies (a folder under the listed model
+    folders, or a Hugging Face model name), so a bad one is refused when the spec is written, not when it runs."""
     from experiments.models import Artifact, Dataset, RunStatus
     from experiments.storage import missing_artifact_message, missing_dataset_message
 
     errors = {}
+    for path, ref in _refs(params, "params", PretrainedModelRef):
+        try:
+            pretrained_location(ref.name, pretrained_roots())
+        except ModelNotAvailable as exc:
+            errors[f"{path}.name"] = [str(exc)]
     for path, ref in _refs(params, "params", TextCorpus):
         if not Dataset.objects.filter(pk=ref.dataset).exists():
             errors[f"{path}.dataset"] = [missing_dataset_message(ref.dataset)]
