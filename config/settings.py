@@ -204,7 +204,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # (Celery's default is 10 s); the run is re-queued or failed as soon as it is declared lost.
 CELERY_WORKER_LOST_WAIT = float(os.environ.get("CELERY_WORKER_LOST_WAIT", "1"))
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The worker sets up its own logging: its root logger's handlers are replaced by one writing to
+# --logfile (var/worker.log under `make run`), or to stderr without it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 if not DEBUG:
@@ -216,6 +218,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's default gives "django" a console handler of its own, and its lines also reach the
+    # root's: "Bad Request: ..." printed twice. Here they go through the root's handler only (the
+    # worker's log file in a worker). "django.server" (runserver's request lines) keeps its own.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 
 # --- REST API ---

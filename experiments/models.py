@@ -126,6 +126,12 @@ class ExperimentRun(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    @property
+    def artifacts_in_order(self) -> list[Artifact]:
+        """The run's artifacts as the run page and the API list them (see `Artifact.order_key`); uses the
+        prefetched artifacts when there are some."""
+        return sorted(self.artifacts.all(), key=Artifact.order_key)
+
 
 class Artifact(models.Model):
     """A file a run wrote, under ARTIFACT_ROOT/runs/<run id>/."""
@@ -146,6 +152,21 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (run {self.run_id})"
+
+    @property
+    def step(self) -> int | None:
+        """The training step a checkpoint was saved at (the engine records it in `meta`); None otherwise."""
+        step = self.meta.get("step") if self.artifact_type == "checkpoint" and isinstance(self.meta, dict) else None
+        return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+    def order_key(self) -> tuple:
+        """Other artifacts by name first, then checkpoints by step (each name prefix, such as a model's
+        `L2-`, on its own), so checkpoint-12 comes before checkpoint-106, not after it as in text."""
+        step = self.step
+        if step is None:
+            return (0, self.name, 0, "")
+        stem = self.name.removesuffix(str(step))
+        return (1, stem, step, self.name)
 
 
 class Dataset(models.Model):

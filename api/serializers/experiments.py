@@ -154,7 +154,12 @@ class RunSummarySerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
     metrics = MetricsField(read_only=True, help_text="Named scalar metrics, once the run succeeded.")
     params = JSONObjectField(read_only=True, help_text="The normalized params this run used.")
-    artifacts = ArtifactSerializer(many=True, read_only=True)
+    artifacts = ArtifactSerializer(
+        source="artifacts_in_order",
+        many=True,
+        read_only=True,
+        help_text="Other artifacts by name, then checkpoints by training step.",
+    )
     verdict = _verdict_field()
     can_cancel = serializers.SerializerMethodField(help_text="Whether the caller may cancel it.")
 

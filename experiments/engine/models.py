@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -153,20 +154,41 @@ def pretrained_roots() -> list[Path]:
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
-def resolve_pretrained_dir(name: str) -> Path:
-    """The local folder holding `name`: a folder under PRETRAINED_MODEL_DIRS, or its snapshot in the HF cache.
+def pretrained_location(name: str, roots: Sequence[Path]) -> Path | None:
+    """Where a pretrained reference points: a folder under one of `roots` for a path, None for a model name
+    to look up in the local Hugging Face cache ("gpt2", "org/name"). Anything else is ModelNotAvailable.
 
     Specs come from users, so a path must lie under a folder the operator listed: a spec cannot make a
-    worker open an arbitrary directory. Anything else is looked up as a model name in the local cache.
+    worker open an arbitrary directory. The one rule for both ends: the spec check when a spec is written
+    and the loader on the worker call this, with the same roots (`pretrained_roots()`).
     """
+    if any(char in name for char in "\0\r\n"):
+        raise ModelNotAvailable(f"{name!r} is not a model name or folder: it holds a control character.")
     if name.startswith(("/", ".", "~")) or "/../" in f"/{name}/":
         candidate = Path(name).expanduser().resolve()
-        roots = pretrained_roots()
         if not any(candidate == root or root in candidate.parents for root in roots):
             listed = os.pathsep.join(str(r) for r in roots) or "nothing"
             raise ModelNotAvailable(
                 f"Model folders must lie under {PRETRAINED_DIRS_ENV} (now: {listed}); {name!r} does not."
             )
+        return candidate
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)  # what the cache lookup itself requires of a name
+    except HFValidationError:
+        raise ModelNotAvailable(
+            f"{name!r} is neither a Hugging Face model name like 'gpt2' or 'org/name' nor a path to a folder "
+            f"under {PRETRAINED_DIRS_ENV}."
+        ) from None
+    return None
+
+
+def resolve_pretrained_dir(name: str) -> Path:
+    """The local folder holding `name`: a folder under PRETRAINED_MODEL_DIRS, or its snapshot in the HF cache."""
+    candidate = pretrained_location(name, pretrained_roots())
+    if candidate is not None:
         if not candidate.is_dir():
             raise ModelNotAvailable(f"No model folder at {candidate}.")
         if not (candidate / "config.json").is_file():

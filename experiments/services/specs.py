@@ -13,14 +13,18 @@ from pydantic import BaseModel
 
 from experiments.engine import ENGINE_VERSION
 from experiments.engine.datasets import TextCorpus
-from experiments.engine.errors import InvalidParams, UnknownKind
-from experiments.engine.models import RunModelRef
+from experiments.engine.errors import InvalidParams, ModelNotAvailable, UnknownKind
+from experiments.engine.models import PretrainedModelRef, RunModelRef, pretrained_location, pretrained_roots
 from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
-from ideas.models import Idea
+from ideas.models import Idea, IdeaKind
 from ideas.services import user_can_edit_idea
 
 SEED_MAX = 2**31 - 1
+CRITERION_NEEDS_HYPOTHESIS = (
+    "Criteria are for hypotheses: this idea is open-ended, so a verdict would change nothing. "
+    "Leave the criterion out; the runs still report their metrics."
+)
 OPPOSITE = {Verdict.SUPPORTS: Verdict.REFUTES, Verdict.REFUTES: Verdict.SUPPORTS}
 
 
@@ -59,11 +63,18 @@ def _refs(value: Any, path: str, ref_type: type[BaseModel]) -> list[tuple[str, A
 
 
 def _check_model_references(params: BaseModel) -> None:
-    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued."""
+    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued;
+    a pretrained model's name must pass the rule the worker's loader applies (a folder under the listed model
+    folders, or a Hugging Face model name), so a bad one is refused when the spec is written, not when it runs."""
     from experiments.models import Artifact, Dataset, RunStatus
     from experiments.storage import missing_artifact_message, missing_dataset_message
 
     errors = {}
+    for path, ref in _refs(params, "params", PretrainedModelRef):
+        try:
+            pretrained_location(ref.name, pretrained_roots())
+        except ModelNotAvailable as exc:
+            errors[f"{path}.name"] = [str(exc)]
     for path, ref in _refs(params, "params", TextCorpus):
         if not Dataset.objects.filter(pk=ref.dataset).exists():
             errors[f"{path}.dataset"] = [missing_dataset_message(ref.dataset)]
@@ -140,7 +151,8 @@ def spec_create(
     """Attach a runnable spec to an idea.
 
     Any signed-in user may add a spec; a spec with a criterion moves the idea's
-    status, so only the idea's author or staff may pre-register one.
+    status, so only the idea's author or staff may pre-register one, and only on
+    a hypothesis (an open-ended idea has no status a verdict could move).
     """
     if not user or not user.is_authenticated:
         raise PermissionDenied("Sign in to add an experiment.")
@@ -154,6 +166,9 @@ def spec_create(
     kind_obj = kind_get(kind)
     validated = params_validate(kind_obj, params)
     clean_criterion = criterion_clean(kind_obj, criterion)
+    if clean_criterion and idea.kind != IdeaKind.HYPOTHESIS:
+        # A verdict moves only a hypothesis' status: on anything else a criterion would promise evidence for nothing.
+        raise ValidationError({"criterion": CRITERION_NEEDS_HYPOTHESIS})
     if clean_criterion and not user_can_edit_idea(user, idea):
         raise PermissionDenied("Only the idea's author or staff can pre-register a criterion for it.")
     return ExperimentSpec.objects.create(

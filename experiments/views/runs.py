@@ -31,7 +31,7 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_or_404(pk)
     spec = run.spec
     kind = kinds_by_key().get(run.kind)
-    artifacts = list(run.artifacts.all())
+    artifacts = run.artifacts_in_order
     context = {
         "run": run,
         "spec": spec,

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from experiments.forms import SpecForm
 from experiments.services import spec_create
 from experiments.views.presenters import doc_paragraphs, kinds_by_key
+from ideas.models import IdeaKind
 from ideas.selectors import idea_get
 from ideas.services import user_can_edit_idea
 from pages.shortcuts import get_or_404
@@ -34,8 +35,10 @@ def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
         context["kind_error"] = f"There is no experiment kind {key!r}; choose one of the list."
         return render(request, "experiments/spec_form.html", context, status=400)
 
-    form = SpecForm(data, kind=kind, allow_criterion=user_can_edit_idea(request.user, idea))
-    context.update(kind=kind, kind_doc=doc_paragraphs(kind.doc), form=form)
+    # Criteria are for hypotheses: a verdict moves a hypothesis' status and nothing else's.
+    is_hypothesis = idea.kind == IdeaKind.HYPOTHESIS
+    form = SpecForm(data, kind=kind, allow_criterion=is_hypothesis and user_can_edit_idea(request.user, idea))
+    context.update(kind=kind, kind_doc=doc_paragraphs(kind.doc), form=form, is_hypothesis=is_hypothesis)
     if data is None:
         return render(request, "experiments/spec_form.html", context)
     if form.is_valid():

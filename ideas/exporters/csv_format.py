@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 
-from ideas.importers.csv_format import SEPARATOR
+from ideas.importers.csv_format import SEPARATOR, escaped
 from ideas.importers.export_fields import FIELDS, fields_from_record
 from ideas.importers.records import IdeaRecord
 
@@ -31,5 +31,5 @@ def write_csv(records: Iterable[IdeaRecord]) -> str:
         row["tags"] = _joined("tag", row["tags"])
         row["collections"] = _joined("collection", row["collections"])
         row["links"] = SEPARATOR.join(f"{link['type']}:{link['target']}" for link in row["links"])
-        writer.writerow(row)
+        writer.writerow({name: escaped(value) for name, value in row.items()})
     return out.getvalue()

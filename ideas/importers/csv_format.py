@@ -3,12 +3,19 @@
 Tags and collections are `;`-separated names; links are `type:target` pairs
 separated by `;` (`expands:131;relates_to:some-slug`). Errors give the line a
 record starts on and its record number. (`ideas.exporters.csv_format` writes it.)
+
+A text cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+`@`, a tab or a carriage return: OWASP "CSV injection") is written with an
+apostrophe in front, and the reader takes one off again, so the file opens
+safely and still reads back exactly. A cell of apostrophes before such a start
+gets one more, so a text that really starts `'=` survives too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from ideas.importers.decoding import decode_utf8
@@ -17,6 +24,16 @@ from ideas.importers.records import Catalogue, CatalogueError
 from ideas.importers.vocabulary import Vocabulary
 
 SEPARATOR = ";"
+FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def escaped(value: Any) -> Any:
+    """A text cell as written: an apostrophe in front when a spreadsheet would run it (numbers stay)."""
+    return "'" + value if isinstance(value, str) and FORMULA.match(value) else value
+
+
+def _unescaped(value: str | None) -> str | None:
+    return value[1:] if value and value.startswith("'") and FORMULA.match(value, 1) else value
 
 
 def _split(value: str | None) -> list[str]:
@@ -24,6 +41,7 @@ def _split(value: str | None) -> list[str]:
 
 
 def _fields_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = {name: _unescaped(value) for name, value in row.items()}
     fields = {name: value for name, value in row.items() if name in FIELDS}
     fields["tags"] = _split(row.get("tags"))
     fields["collections"] = _split(row.get("collections"))

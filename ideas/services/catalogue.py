@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Prefetch
+from django.db.models import F, Prefetch, QuerySet
 from django.utils.text import slugify
 
 from ideas.exporters import WRITERS
@@ -214,11 +214,14 @@ def catalogue_import(*, catalogue: Catalogue, collection: str | None = None, sou
     return ImportSummary(created, updated, unchanged, links_added, not_found)
 
 
-def catalogue_records() -> list[IdeaRecord]:
-    """Every idea as an export record, in catalogue order (legacy number, then the rest by id)."""
-    ideas = Idea.objects.prefetch_related(
+def catalogue_records(*, ideas: QuerySet[Idea] | None = None) -> list[IdeaRecord]:
+    """Export records of `ideas` in their order (e.g. a filtered list); by default every idea, in catalogue
+    order (legacy number, then the rest by id)."""
+    if ideas is None:
+        ideas = Idea.objects.order_by(F("legacy_number").asc(nulls_last=True), "id")
+    ideas = ideas.prefetch_related(
         "tags", "collections", Prefetch("links_out", queryset=IdeaLink.objects.select_related("target"))
-    ).order_by(F("legacy_number").asc(nulls_last=True), "id")
+    )
     records = []
     for idea in ideas:
         links = sorted(
@@ -246,8 +249,10 @@ def catalogue_records() -> list[IdeaRecord]:
     return records
 
 
-def catalogue_export(*, file_format: str) -> str:
-    """The whole catalogue as `file_format` ("json" or "csv") text, ready to import elsewhere."""
+def catalogue_export(*, file_format: str, ideas: QuerySet[Idea] | None = None) -> str:
+    """`ideas` (by default the whole catalogue) as `file_format` ("json" or "csv") text that `import_ideas`
+    reads back; `manage.py export_ideas` and the API's export both write it here, so they cannot drift.
+    ValueError for an unknown format, or a name CSV cannot hold."""
     if file_format not in WRITERS:
         raise ValueError(f"Unknown export format {file_format!r}; choose one of {', '.join(WRITERS)}.")
-    return WRITERS[file_format](catalogue_records())
+    return WRITERS[file_format](catalogue_records(ideas=ideas))

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from experiments.models import ExperimentSpec
 from experiments.services import run_trigger, spec_create
+from ideas.models import IdeaKind
 from tests.api.conftest import assert_error, client_for
 from tests.factories import IdeaFactory, UserFactory
 
@@ -120,6 +121,41 @@ def test_bad_specs_are_400_naming_the_field(author, authored_idea, overrides, fi
     body = assert_error(response, 400, field=field, code="invalid")
     assert field in body["detail"]
     assert ExperimentSpec.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", ["author", "staff"])
+def test_a_criterion_on_an_open_ended_idea_is_400_naming_criterion(clients, author, role):
+    idea = IdeaFactory(author=author, kind=IdeaKind.OPEN_ENDED)
+    response = clients[role].post(URL, spec_body(idea, criterion=SUPPORT_IF_FIVE_STEPS), format="json")
+    body = assert_error(response, 400, field="criterion", code="invalid")
+    assert body["errors"]["criterion"][0].startswith("Criteria are for hypotheses: this idea is open-ended")
+    assert ExperimentSpec.objects.count() == 0
+    assert clients[role].post(URL, spec_body(idea), format="json").status_code == 201  # without one: fine
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc", "../../etc", "/proc/self", "models/../../etc", "gpt2\x00", "gpt2\n/etc", "org/name/extra"]
+)
+def test_a_pretrained_model_outside_the_model_folders_is_refused_when_the_spec_is_written(
+    user, idea, name, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
+    params = {"model": {"source": "pretrained", "name": name}}
+    response = client_for(user).post(URL, spec_body(idea, kind="head_detection", params=params), format="json")
+    body = assert_error(response, 400, code="invalid")
+    # Control characters already fail the name's pattern, whose key names the union's branch ("pretrained").
+    field = "params.model.pretrained.name" if any(char in name for char in "\0\n") else "params.model.name"
+    assert list(body["errors"]) == [field], body
+    assert ExperimentSpec.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["gpt2", "EleutherAI/pythia-14m", "{models}/tiny-gpt2"])
+def test_hugging_face_names_and_folders_under_the_model_folders_are_accepted(user, idea, name, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
+    params = {"model": {"source": "pretrained", "name": name.format(models=tmp_path)}}
+    response = client_for(user).post(URL, spec_body(idea, kind="head_detection", params=params), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["params"]["model"]["name"] == name.format(models=tmp_path)
 
 
 def test_unknown_kind_error_points_at_the_kinds(user, idea):

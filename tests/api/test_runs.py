@@ -349,6 +349,39 @@ def test_run_lists_its_artifacts_with_a_download_url(anon_client, artifact):
     ]
 
 
+def add_artifacts_that_sort_wrongly_as_text(run) -> None:
+    """Checkpoints at steps 10, 106, 1122 and 12 (text order), with a model prefix, and two other files."""
+    names = [("numbers", "json", None), ("head_scores", "plotly", None)]
+    names += [(f"checkpoint-{step}", "checkpoint", step) for step in (1122, 12, 106, 10)]
+    names += [(f"L2-checkpoint-{step}", "checkpoint", step) for step in (100, 20)]
+    for name, artifact_type, step in names:
+        Artifact.objects.create(
+            run=run, name=name, path=f"{name}.bin", artifact_type=artifact_type, content_type="application/json",
+            size=1, sha256="0" * 64, meta={} if step is None else {"step": step},
+        )  # fmt: skip
+
+
+ARTIFACTS_IN_ORDER = [
+    "head_scores",
+    "numbers",
+    "L2-checkpoint-20",
+    "L2-checkpoint-100",
+    "checkpoint-10",
+    "checkpoint-12",
+    "checkpoint-106",
+    "checkpoint-1122",
+]
+
+
+def test_artifacts_are_listed_by_name_then_checkpoints_by_step(anon_client, author, spec):
+    run = finished_run(spec, author)
+    add_artifacts_that_sort_wrongly_as_text(run)
+    detail = anon_client.get(f"/api/runs/{run.pk}/").json()
+    assert [artifact["name"] for artifact in detail["artifacts"]] == ARTIFACTS_IN_ORDER
+    listed = anon_client.get("/api/runs/", {"spec": spec.pk}).json()["results"][0]
+    assert [artifact["name"] for artifact in listed["artifacts"]] == ARTIFACTS_IN_ORDER
+
+
 def test_artifact_download(anon_client, artifact):
     response = anon_client.get(f"/api/runs/{artifact.run_id}/artifacts/heads/")
     assert response.status_code == 200

@@ -18,6 +18,7 @@ from experiments.engine.models import (
     build_native,
     load_checkpoint,
     load_model,
+    pretrained_location,
     read_checkpoint_config,
     save_checkpoint,
 )
@@ -138,3 +139,38 @@ def test_missing_pretrained_model_is_a_clear_error_without_any_download(tmp_path
 def test_a_spec_cannot_load_a_model_from_outside_the_listed_folders(tmp_path, name):
     with pytest.raises(ModelNotAvailable, match="PRETRAINED_MODEL_DIRS"):
         load_model(PretrainedModelRef(name=name), ctx(tmp_path))
+
+
+OUTSIDE_THE_MODEL_FOLDERS = [
+    "/etc",
+    "../../etc",
+    "/proc/self",
+    "models/../../etc",
+    "org/../..",
+    "~",
+    ".",
+    "gpt2\x00",
+    "/models\n/etc",
+    "org/name/extra",  # neither a folder path nor a Hugging Face name
+    "org--name",
+]
+
+
+@pytest.mark.parametrize("name", OUTSIDE_THE_MODEL_FOLDERS)
+def test_pretrained_location_refuses_names_outside_the_folders(tmp_path, name):
+    with pytest.raises(ModelNotAvailable, match=r"PRETRAINED_MODEL_DIRS|control character"):
+        pretrained_location(name, [tmp_path])
+
+
+def test_pretrained_location_allows_folders_under_the_roots_and_hugging_face_names(tmp_path):
+    assert pretrained_location(str(tmp_path / "tiny-gpt2"), [tmp_path]) == tmp_path / "tiny-gpt2"
+    assert pretrained_location(str(tmp_path), [tmp_path]) == tmp_path
+    assert pretrained_location(str(tmp_path / "a" / ".." / "b"), [tmp_path]) == tmp_path / "b"
+    for name in ("gpt2", "EleutherAI/pythia-14m", "org/name.v2"):
+        assert pretrained_location(name, [tmp_path]) is None  # looked up in the local cache
+
+
+def test_the_loader_applies_the_same_rule(tmp_path):
+    """No name pretrained_location refuses gets as far as the disk or the cache on the worker."""
+    with pytest.raises(ModelNotAvailable, match="neither a Hugging Face model name"):
+        load_model(PretrainedModelRef(name="org/name/extra"), ctx(tmp_path))

@@ -19,7 +19,7 @@ from experiments.services import (
     verdict_for,
 )
 from experiments.services import runs as runs_module
-from ideas.models import IdeaKind, IdeaStatus, StatusChange
+from ideas.models import Idea, IdeaKind, IdeaStatus, StatusChange
 from ideas.services import idea_set_status
 from tests.factories import IdeaFactory, UserFactory
 
@@ -212,9 +212,19 @@ def test_staff_override_wins_until_the_next_verdict(hypothesis, author):
     )
 
 
-def test_open_ended_ideas_get_verdicts_but_keep_their_status(author):
+def test_a_criterion_on_an_open_ended_idea_is_refused(author):
     idea = IdeaFactory(kind=IdeaKind.OPEN_ENDED, author=author)
-    run = trigger_and_run(smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5), author)
+    with pytest.raises(ValidationError) as caught:
+        smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    assert "Criteria are for hypotheses" in caught.value.message_dict["criterion"][0]
+    assert smoke(idea, author, steps=5).criterion is None  # without one it is an exploratory experiment
+
+
+def test_an_idea_re_kinded_open_ended_gets_verdicts_but_keeps_its_status(author):
+    idea = IdeaFactory(kind=IdeaKind.HYPOTHESIS, author=author)
+    spec = smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    Idea.objects.filter(pk=idea.pk).update(kind=IdeaKind.OPEN_ENDED)  # re-kinded after the spec was written
+    run = trigger_and_run(spec, author)
     assert run.verdict == Verdict.SUPPORTS
     idea.refresh_from_db()
     assert idea.status == IdeaStatus.OPEN

@@ -239,3 +239,23 @@ def test_a_csv_link_target_can_be_a_slug_in_the_same_file(tmp_path):
     assert (link.source.legacy_number, link.target.slug, link.link_type) == (7, "base-problem", "expands")
     assert "links added 1 (1 reference to ideas not in the database)" in output
     assert Idea.objects.get(slug="base-problem").status == "in_progress"
+
+
+@pytest.mark.django_db
+def test_csv_keeps_formulas_out_of_spreadsheets_and_reads_back_exactly(tmp_path):
+    titles = ["=1+1", "-1 is not a title", "'=already quoted", "''+twice", "'Grokking' in small models", "@home"]
+    for number, title in enumerate(titles, start=1):
+        Idea.objects.create(title=title, slug=f"idea-{number}", kind="hypothesis", legacy_number=number)
+    text = run("export_ideas", "--format", "csv")
+    written = [row["title"] for row in csv.DictReader(io.StringIO(text))]
+    assert written == [
+        "'=1+1",
+        "'-1 is not a title",
+        "''=already quoted",
+        "'''+twice",
+        "'Grokking' in small models",
+        "'@home",
+    ]
+    Idea.objects.all().delete()
+    run("import_ideas", str(write(tmp_path, text, "catalogue.csv")))
+    assert list(Idea.objects.order_by("legacy_number").values_list("title", flat=True)) == titles

@@ -1,0 +1,24 @@
+"""The run page lists a run's artifacts in the same order as the API: other files by name, then checkpoints by step."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from experiments.services import run_execute, run_trigger, spec_create
+from tests.api.test_runs import ARTIFACTS_IN_ORDER, add_artifacts_that_sort_wrongly_as_text
+from tests.factories import IdeaFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
+
+
+def test_run_page_lists_checkpoints_by_step(client):
+    author = UserFactory()
+    spec = spec_create(idea=IdeaFactory(author=author), user=author, title="Count", kind="smoke", params={"steps": 2})
+    run = run_trigger(spec=spec, user=author).run
+    run_execute(run_id=run.pk)
+    add_artifacts_that_sort_wrongly_as_text(run)
+    html = client.get(run.get_absolute_url()).content.decode()
+    table = html[html.index('id="artifacts-heading"') :]
+    assert re.findall(r'<th scope="row"><code>([^<]+)</code></th>', table) == ARTIFACTS_IN_ORDER
