@@ -31,5 +31,6 @@ urlpatterns = [
     path("datasets/<int:pk>/", datasets.DatasetDetail.as_view(), name="dataset-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    re_path(r"^.*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),
+    # [\s\S], not ".": a path with a newline under /api/ is a JSON 404 too.
+    re_path(r"^[\s\S]*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),
 ]
