@@ -31,6 +31,9 @@ catalogue-experiments: import-catalogue demo-user
 	$(PY) manage.py attach_catalogue_experiments --user demo
 
 # The web server and one Celery worker (all queues) on the embedded broker; Ctrl-C stops both.
+# Debug is off unless asked for: `make run` is the local set-up, so it turns debug on for every
+# step it runs (ensure_demo_user is refused with debug off).
+run: export DJANGO_DEBUG = 1
 run: catalogue-experiments
 	@mkdir -p var
 	@echo "Worker log: var/worker.log"

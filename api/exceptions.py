@@ -6,7 +6,8 @@
 items: "tags.0") to its messages. Services raise Django's ValidationError and
 PermissionDenied; they become 400 and 403 here, keeping the service's words. A
 full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead, and deleting a dataset that
-queued or running runs still read (DatasetInUse, a ValidationError) a 409.
+queued or running runs still read (DatasetInUse, a ValidationError) a 409, and a body over
+DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig) a 413.
 A database that cannot be reached is a 503 with Retry-After (code
 "database_unavailable"), logged as one warning. An unexpected exception is
 logged and answered with a JSON 500 rather than an HTML page (in DEBUG it
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.availability import DATABASE_UNAVAILABLE, MESSAGE, RETRY_AFTER_SECONDS, log_unavailable
+from config.request_guards import body_too_big_message
 from experiments.errors import DatasetInUse, RunQuotaExceeded
 
 logger = logging.getLogger("api")
@@ -44,6 +46,14 @@ class RunQueueFull(exceptions.APIException):
     default_detail = "You have as many queued runs as one person may; wait for some to start."
     default_code = "run_quota_exceeded"
     wait = RUN_QUOTA_RETRY_AFTER  # DRF's handler turns `wait` into Retry-After
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """413: the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (Django's RequestDataTooBig)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
 
 
 class Conflict(exceptions.APIException):
@@ -67,6 +77,8 @@ def _as_api_exception(exc: Exception) -> Exception:
     """Django and ORM exceptions as the DRF exceptions that carry their message."""
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return DatabaseUnavailable()
+    if isinstance(exc, django_exceptions.RequestDataTooBig):
+        return PayloadTooLarge(body_too_big_message())
     if isinstance(exc, DatasetInUse):
         return Conflict(" ".join(exc.messages) or None)
     if isinstance(exc, django_exceptions.ValidationError):

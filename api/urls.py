@@ -1,7 +1,7 @@
 """Routes under /api/ (namespace "api"); anything else under /api/ is a JSON 404."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.views import auth, datasets, experiments, export, ideas, links, not_found, runs, status, taxonomy, votes
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("datasets/", datasets.DatasetListCreate.as_view(), name="dataset-list"),
     path("datasets/<int:pk>/", datasets.DatasetDetail.as_view(), name="dataset-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    re_path(r"^.*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),
+    # The split view serves Swagger UI's start-up script as its own request (?script): no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # [\s\S], not ".": a path with a newline under /api/ is a JSON 404 too.
+    re_path(r"^[\s\S]*$", not_found.ApiNotFound.as_view(), name=not_found.NOT_FOUND_NAME),
 ]

@@ -1,14 +1,17 @@
 """Settings for every deployment, read from environment variables.
 
-Defaults are the embedded local set-up of `make run`: a SQLite file in the
-project folder, debug on, the development secret key. A lab or production
-deployment sets `DATABASE_URL`, `DJANGO_SECRET_KEY`, `DJANGO_DEBUG=0` and
-`DJANGO_ALLOWED_HOSTS`; with debug off the app refuses the development key.
+Defaults are safe and local: a SQLite file in the project folder, debug off, and
+a random secret key generated once into `var/secret_key` (git-ignored). `make run`
+and the tests turn debug on (DJANGO_DEBUG=1). A lab or production deployment sets
+`DATABASE_URL`, `DJANGO_SECRET_KEY` (the same on every web server, or sessions made
+on one are refused by the others), `DJANGO_ALLOWED_HOSTS` and the `DJANGO_SECURE_*`
+settings below.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -46,13 +49,39 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+def local_secret_key(path: Path) -> str:
+    """The key in `path`, made once (random, readable by this user only) when the file does not exist yet."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    try:
+        # O_EXCL: when two processes start at once, one writes the key and the other reads it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return local_secret_key(path)
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+if not SECRET_KEY:
+    if DEBUG:
+        SECRET_KEY = DEV_SECRET_KEY
+    else:
+        # No key given: one for this checkout, kept across restarts so sessions survive them.
+        # Several web servers must share DJANGO_SECRET_KEY instead (see README's Configuration).
+        SECRET_KEY = local_secret_key(Path(os.environ.get("DJANGO_SECRET_KEY_FILE", BASE_DIR / "var" / "secret_key")))
+elif not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured(
-        "DJANGO_DEBUG is off but DJANGO_SECRET_KEY is not set: the development secret key "
-        "would let anyone forge sessions. Set DJANGO_SECRET_KEY to a long random string "
-        "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        "DJANGO_DEBUG is off but DJANGO_SECRET_KEY is the development key, which would let anyone "
+        "forge sessions. Set a long random string, or unset it to use var/secret_key."
     )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" + (",testserver" if DEBUG else ""))
@@ -80,8 +109,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # NUL characters in the address and oversized bodies, refused before any view (config/request_guards.py).
+    "config.request_guards.RequestGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     # A page whose view hit an unreachable database answers 503 (the API answers it in api.exceptions).
     "config.availability.DatabaseUnavailableMiddleware",
 ]
@@ -209,9 +241,23 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- HTTPS (see README's Configuration; `manage.py check --deploy` is clean with them set) ---
+# Cookies only over HTTPS when debug is off; DJANGO_SECURE_COOKIES=0 for a plain-HTTP lab server.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Off by default: behind a proxy that terminates TLS the redirect is the proxy's job, and a
+# server without HTTPS would send every visitor to an address that does not answer.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# 0 by default: browsers remember HSTS for this many seconds, so turn it on only once HTTPS works.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Trust X-Forwarded-Proto only when a proxy in front sets it (and strips it from clients' requests).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from api.serializers.fields import TextField
+from api.serializers.fields import StrictPrimaryKeyRelatedField, TextField
 from api.serializers.ideas import IdeaRefSerializer, StatusChangeSerializer
 from ideas.models import Idea, IdeaLink, IdeaStatus, LinkType
 
@@ -27,7 +27,7 @@ class StatusResultSerializer(serializers.Serializer):
 
 
 class LinkInputSerializer(serializers.Serializer):
-    target = serializers.PrimaryKeyRelatedField(queryset=Idea.objects.all(), help_text="The id of the linked idea.")
+    target = StrictPrimaryKeyRelatedField(queryset=Idea.objects.all(), help_text="The id of the linked idea.")
     link_type = serializers.ChoiceField(choices=LinkType.choices, default=LinkType.RELATES_TO)
 
 

@@ -13,7 +13,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers.fields import TextField
+from api.serializers.fields import (
+    StrictBooleanField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
+    TextField,
+)
 from api.serializers.ideas import IdeaRefSerializer
 from experiments.engine.registry import Kind
 from experiments.models import Artifact, Comparator, ExperimentRun, ExperimentSpec, Verdict
@@ -240,7 +246,7 @@ class RunTriggerResultSerializer(RunDetailSerializer):
 
 
 class RunTriggerInputSerializer(serializers.Serializer):
-    force = serializers.BooleanField(
+    force = StrictBooleanField(
         required=False,
         default=False,
         help_text="Queue a replication even though an identical run succeeded (or is queued or running).",
@@ -264,7 +270,7 @@ class CriterionSerializer(serializers.Serializer):
 
     metric = TextField(max_length=100, help_text="One of the kind's metrics.")
     comparator = serializers.ChoiceField(choices=Comparator.choices)
-    threshold = serializers.FloatField()
+    threshold = StrictFloatField()
     if_met = serializers.ChoiceField(
         choices=[Verdict.SUPPORTS, Verdict.REFUTES], help_text="What meeting it means for the hypothesis."
     )
@@ -311,7 +317,7 @@ class SpecSerializer(serializers.ModelSerializer):
 
 
 class SpecCreateSerializer(serializers.Serializer):
-    idea = serializers.PrimaryKeyRelatedField(queryset=Idea.objects.all(), help_text="The id of the idea it tests.")
+    idea = StrictPrimaryKeyRelatedField(queryset=Idea.objects.all(), help_text="The id of the idea it tests.")
     title = TextField(max_length=TITLE_MAX)
     description = TextField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=DESCRIPTION_MAX, default=""
@@ -324,7 +330,7 @@ class SpecCreateSerializer(serializers.Serializer):
     params = serializers.DictField(
         required=False, default=dict, help_text="The kind's params (see its params_schema); defaults fill the rest."
     )
-    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=SEED_MAX)
+    seed = StrictIntegerField(required=False, default=0, min_value=0, max_value=SEED_MAX)
     criterion = CriterionSerializer(
         required=False,
         allow_null=True,

@@ -34,6 +34,7 @@ from django.db import transaction
 from experiments.errors import DatasetInUse
 from experiments.models import ACTIVE_RUN_STATUSES, Dataset, ExperimentRun
 from experiments.storage import artifact_root, dataset_dir
+from ideas.text import has_visible_text, no_visible_text_message
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ def _clean_about(name: Any, description: Any) -> tuple[str, str, dict[str, list[
     errors = {}
     if not name:
         errors["name"] = ["A name is required."]
+    elif not has_visible_text(name):
+        errors["name"] = [no_visible_text_message("A name")]
     elif problem := _text_problem(name, NAME_MAX):
         errors["name"] = [problem]
     if problem := _text_problem(description, DESCRIPTION_MAX):

@@ -19,6 +19,7 @@ from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
 from ideas.models import Idea, IdeaKind
 from ideas.services import user_can_edit_idea
+from ideas.text import has_visible_text, no_visible_text_message
 
 SEED_MAX = 2**31 - 1
 CRITERION_NEEDS_HYPOTHESIS = (
@@ -159,6 +160,8 @@ def spec_create(
     title = " ".join((title or "").split())
     if not title:
         raise ValidationError({"title": "A title is required."})
+    if not has_visible_text(title):
+        raise ValidationError({"title": no_visible_text_message("A title")})
     if len(title) > 200:
         raise ValidationError({"title": "At most 200 characters."})
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:

@@ -19,6 +19,7 @@ from ideas.models import (
     StatusChange,
     Tag,
 )
+from ideas.text import has_visible_text, no_visible_text_message
 
 TITLE_MAX = Idea._meta.get_field("title").max_length
 SLUG_MAX = Idea._meta.get_field("slug").max_length
@@ -50,6 +51,8 @@ def _clean_title(title: str) -> str:
     title = " ".join((title or "").split())
     if not title:
         raise ValidationError({"title": "A title is required."})
+    if not has_visible_text(title):
+        raise ValidationError({"title": no_visible_text_message("A title")})
     if len(title) > TITLE_MAX:
         raise ValidationError({"title": f"At most {TITLE_MAX} characters (this one has {len(title)})."})
     return title
@@ -78,6 +81,8 @@ def tags_from_names(names: Iterable[str]) -> list[Tag]:
             continue
         if len(name) > TAG_MAX:
             raise ValidationError({"tags": f"Tag {name[:20]!r}... is longer than {TAG_MAX} characters."})
+        if not has_visible_text(name):
+            raise ValidationError({"tags": no_visible_text_message(f"Tag {name!r}")})
         slug = slugify(name) or None
         if slug is None:
             raise ValidationError({"tags": f"Tag {name!r} has no letters or digits."})
@@ -92,6 +97,8 @@ def collections_from_names(names: Iterable[str]) -> list[Collection]:
         name = " ".join(str(raw).split())
         if not name:
             continue
+        if not has_visible_text(name):
+            raise ValidationError({"collections": no_visible_text_message(f"Collection {name!r}")})
         slug = slugify(name)
         if not slug:
             raise ValidationError({"collections": f"Collection {name!r} has no letters or digits."})
