@@ -7,6 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Debug is off unless asked for; the local set-up (`make run`) asks for it. `DJANGO_DEBUG=0 make run`
+# serves with debug off (a secret key is generated into var/secret_key, no demo login is made).
+DJANGO_DEBUG ?= 1
+export DJANGO_DEBUG
 
 .PHONY: run worker test test-fast lint format install migrate import-catalogue demo-user catalogue-experiments chromium clean benchmarks
 
@@ -25,17 +29,15 @@ import-catalogue: migrate
 	$(PY) manage.py import_ideas ideas/fixtures/ai_safety_ideas.txt --if-empty
 
 demo-user: migrate
-	$(PY) manage.py ensure_demo_user
+	$(PY) manage.py ensure_demo_user --skip-if-debug-off
 
 catalogue-experiments: import-catalogue demo-user
-	$(PY) manage.py attach_catalogue_experiments --user demo
+	$(PY) manage.py attach_catalogue_experiments --user demo --if-user-exists
 
 # The web server and one Celery worker (all queues) on the embedded broker; Ctrl-C stops both.
-# Debug is off unless asked for: `make run` is the local set-up, so it turns debug on for every
-# step it runs (ensure_demo_user is refused with debug off).
-run: export DJANGO_DEBUG = 1
 run: catalogue-experiments
 	@mkdir -p var
+	@$(PY) manage.py collectstatic --no-input -v0  # served by WhiteNoise when debug is off
 	@echo "Worker log: var/worker.log"
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \

@@ -27,3 +27,15 @@ def test_attaching_needs_the_catalogue_and_the_user():
     with pytest.raises(CommandError, match="import the catalogue"):
         call_command("attach_catalogue_experiments", "--user", "demo")
     assert not ExperimentSpec.objects.exists()
+
+
+def test_make_run_with_debug_off_skips_the_demo_login_and_the_specs_it_would_author(settings, capsys):
+    settings.DEBUG = False
+    call_command("import_ideas", "ideas/fixtures/ai_safety_ideas.txt", verbosity=0)
+    call_command("ensure_demo_user", "--skip-if-debug-off")
+    call_command("attach_catalogue_experiments", "--user", "demo", "--if-user-exists")
+    out = capsys.readouterr().out
+    assert "no demo login made" in out and "catalogue experiments not attached" in out
+    assert not ExperimentSpec.objects.exists()
+    with pytest.raises(CommandError, match="DJANGO_DEBUG is off"):
+        call_command("ensure_demo_user")  # asked for outright, it is still refused

@@ -24,10 +24,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", nargs="?", default=str(DEFAULT_FILE))
         parser.add_argument("--user", default="demo", help="The author of the specs (an existing username).")
+        parser.add_argument(
+            "--if-user-exists", action="store_true", help="Without that user, say so and attach nothing (make run)."
+        )
 
     @transaction.atomic
-    def handle(self, *args, path: str, user: str, **options) -> None:
+    def handle(self, *args, path: str, user: str, if_user_exists: bool, **options) -> None:
         author = get_user_model().objects.filter(username=user).first()
+        if author is None and if_user_exists:
+            self.stdout.write(f"No user {user!r}: catalogue experiments not attached (run again with --user NAME).")
+            return
         if author is None:
             raise CommandError(f"No user {user!r}; create one first (make run creates 'demo').")
         try:

@@ -11,8 +11,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="demo-password")
+        parser.add_argument(
+            "--skip-if-debug-off", action="store_true", help="With debug off, say so and make nothing (make run)."
+        )
 
-    def handle(self, *args, username: str, password: str, **options) -> None:
+    def handle(self, *args, username: str, password: str, skip_if_debug_off: bool, **options) -> None:
+        if not settings.DEBUG and skip_if_debug_off:
+            self.stdout.write("DJANGO_DEBUG is off: no demo login made (create one with manage.py createsuperuser).")
+            return
         if not settings.DEBUG:
             raise CommandError("Refusing to create a demo login with a known password while DJANGO_DEBUG is off.")
         user, created = get_user_model().objects.get_or_create(username=username)
