@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
+from experiments.models import ExperimentRun, RunStatus
 from experiments.services import run_trigger
 from tests.experiments.views.conftest import executed, html_of, messages_of, run_url
-from tests.factories import StaffFactory, UserFactory, smoke_spec
+from tests.factories import ExperimentRunFactory, ExperimentSpecFactory, StaffFactory, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
@@ -70,8 +70,7 @@ def test_run_quota_is_a_429_with_the_reason(author_client, hypothesis, author, s
 
 
 def test_a_spec_that_no_longer_validates_is_a_400_naming_the_field(author_client, hypothesis, author):
-    spec = smoke_spec(hypothesis, author)
-    ExperimentSpec.objects.filter(pk=spec.pk).update(params={"steps": 0})
+    spec = ExperimentSpecFactory(idea=hypothesis, author=author, params={"steps": 0})  # as the kind now refuses
     response = author_client.post(run_url(spec))
     assert response.status_code == 400
     assert "params.steps" in html_of(response)
@@ -111,8 +110,7 @@ def test_only_the_runs_starter_the_ideas_author_or_staff_may_cancel(client, hypo
 
 
 def test_cancelling_a_running_run_asks_it_to_stop(client, hypothesis, author):
-    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
-    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    run = ExperimentRunFactory(spec=smoke_spec(hypothesis, author), created_by=author, status=RunStatus.RUNNING)
     client.force_login(StaffFactory())
     response = client.post(reverse("run-cancel", kwargs={"pk": run.pk}), follow=True)
     run.refresh_from_db()

@@ -9,10 +9,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from experiments.models import Artifact, ExperimentRun, ExperimentSpec, RunStatus
+from experiments.models import Artifact, ExperimentSpec, RunStatus
 from experiments.services import run_trigger
 from tests.experiments.views.conftest import SUPPORT_IF_FIVE_STEPS, executed, html_of, write_artifact
-from tests.factories import smoke_spec
+from tests.factories import ExperimentRunFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
@@ -64,9 +64,13 @@ def test_a_failed_run_shows_its_error_and_an_active_one_its_progress(client, hyp
     assert "run-status-failed" in html
     assert '<pre class="run-error">' in html and "Failing at step 2 as asked" in html
 
-    active = run_trigger(spec=smoke_spec(hypothesis, author, title="slow", steps=9), user=author).run
-    ExperimentRun.objects.filter(pk=active.pk).update(
-        status=RunStatus.RUNNING, progress=0.4, progress_message="step 4/9", series={"count": [[1, 1], [2, 2]]}
+    active = ExperimentRunFactory(
+        spec=smoke_spec(hypothesis, author, title="slow", steps=9),
+        created_by=author,
+        status=RunStatus.RUNNING,
+        progress=0.4,
+        progress_message="step 4/9",
+        series={"count": [[1, 1], [2, 2]]},
     )
     html = html_of(client.get(active.get_absolute_url()))
     assert f'data-status-url="/runs/{active.pk}/status.json"' in html
@@ -140,9 +144,9 @@ XSS = "<script>alert('x')</script>"
 
 def test_titles_descriptions_params_errors_and_series_names_are_escaped(client, hypothesis, author, settings):
     spec = smoke_spec(hypothesis, author, title=f"Title {XSS}", steps=2)
-    run = run_trigger(spec=spec, user=author, dispatch=False).run
-    ExperimentSpec.objects.filter(pk=spec.pk).update(description=f"Desc {XSS}", params={"steps": 2, "note": XSS})
-    ExperimentRun.objects.filter(pk=run.pk).update(
+    run = ExperimentRunFactory(
+        spec=spec,
+        created_by=author,
         status=RunStatus.FAILED,
         error=f"Traceback {XSS}",
         metrics={XSS: 1.0},
@@ -150,6 +154,7 @@ def test_titles_descriptions_params_errors_and_series_names_are_escaped(client, 
         manifest={"git_commit": XSS, "params": {"note": XSS}},
         progress_message=XSS,
     )
+    ExperimentSpec.objects.filter(pk=spec.pk).update(description=f"Desc {XSS}", params={"steps": 2, "note": XSS})
     write_artifact(settings, run, "plot", b"{}", artifact_type="plotly")
     Artifact.objects.filter(run=run).update(meta={"title": XSS})
 
