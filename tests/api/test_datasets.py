@@ -10,7 +10,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from api.throttles import WriteThrottle
 from experiments.models import Dataset
 from experiments.services import dataset_upload, run_trigger, spec_create
-from experiments.services import runs as runs_module
 from experiments.storage import artifact_file, dataset_dir
 from tests.api.conftest import assert_error, client_for
 from tests.factories import IdeaFactory
@@ -25,11 +24,9 @@ DATASET_FIELDS = {
 
 
 @pytest.fixture(autouse=True)
-def artifact_root(monkeypatch, settings, tmp_path):
-    """Files go under a fresh ARTIFACT_ROOT; triggered runs stay queued (no broker)."""
-    settings.ARTIFACT_ROOT = tmp_path
-    monkeypatch.setattr(runs_module, "_send", lambda run: None)
-    return tmp_path
+def artifact_root(no_broker, settings):
+    """Files go under no_broker's fresh ARTIFACT_ROOT; triggered runs stay queued."""
+    return settings.ARTIFACT_ROOT
 
 
 def text_file(content: bytes = TEXT, name: str = "hamlet.txt") -> SimpleUploadedFile:

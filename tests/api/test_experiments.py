@@ -7,19 +7,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from experiments.models import ExperimentSpec
-from experiments.services import run_trigger, spec_create
+from experiments.services import run_trigger
 from ideas.models import IdeaKind
 from tests.api.conftest import assert_error, client_for
-from tests.factories import IdeaFactory, UserFactory
+from tests.factories import IdeaFactory, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 URL = "/api/experiments/"
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
-
-
-def smoke_spec(idea, user, **params) -> ExperimentSpec:
-    return spec_create(idea=idea, user=user, title="Count", kind="smoke", params=params)
 
 
 def spec_body(idea, /, **overrides) -> dict:

@@ -28,10 +28,9 @@ from schemathesis.specs.openapi.checks import (
 from api.services import token_issue
 from api.throttles import AnonReadThrottle, TriggerThrottle, WriteThrottle
 from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec
-from experiments.services import dataset_upload, run_execute, run_trigger, spec_create
-from experiments.services import runs as runs_module
+from experiments.services import dataset_upload, run_execute, run_trigger
 from ideas.models import Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange
-from tests.factories import CollectionFactory, IdeaFactory, TagFactory, UserFactory
+from tests.factories import CollectionFactory, IdeaFactory, TagFactory, UserFactory, smoke_spec
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CONFIG = schemathesis.Config.from_dict(
@@ -57,7 +56,7 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tuple[str, dict[str, list]]:
+def catalogue(db, keep_test_connection, no_broker, monkeypatch, tmp_path) -> tuple[str, dict[str, list]]:
     """A small catalogue, five of its ideas by the fuzzer (staff), a spec with a finished run and an artifact, datasets.
 
     Returns the fuzzer's token and the existing ids (and names) to aim generated ones at.
@@ -65,8 +64,6 @@ def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tupl
     monkeypatch.setattr(AnonReadThrottle, "rate", "1000000/min")
     monkeypatch.setattr(WriteThrottle, "rate", "1000000/min")
     monkeypatch.setattr(TriggerThrottle, "rate", "1000000/min")
-    monkeypatch.setattr(runs_module, "_send", lambda run: None)  # triggered runs stay queued: no broker
-    settings.ARTIFACT_ROOT = tmp_path
     fuzzer = UserFactory(username="fuzzer", is_staff=True)
     tag, collection = TagFactory(name="probing"), CollectionFactory(name="hackathon")
     for n in range(1, 6):
@@ -77,7 +74,7 @@ def catalogue(db, keep_test_connection, monkeypatch, settings, tmp_path) -> tupl
     IdeaLink.objects.create(source=open_ended, target=idea)
     StatusChange.objects.create(idea=open_ended, from_status="open", to_status="in_progress", changed_by=fuzzer)
     criterion = {"metric": "steps_completed", "comparator": ">=", "threshold": 2, "if_met": "supports"}
-    spec = spec_create(idea=idea, user=fuzzer, title="Count", kind="smoke", params={"steps": 2}, criterion=criterion)
+    spec = smoke_spec(idea, fuzzer, title="Count", criterion=criterion, steps=2)
     run = run_trigger(spec=spec, user=fuzzer).run
     run_execute(run_id=run.pk)
     (tmp_path / "heads.json").write_text('{"heads": [1, 2]}')

@@ -14,10 +14,10 @@ from django.urls import NoReverseMatch
 
 from api.throttles import TriggerThrottle
 from experiments.models import Artifact, ExperimentRun, RunStatus
-from experiments.services import run_execute, run_trigger, spec_create
+from experiments.services import run_execute, run_trigger
 from ideas.models import IdeaKind, IdeaStatus
 from tests.api.conftest import assert_error, client_for
-from tests.factories import IdeaFactory, UserFactory
+from tests.factories import ExperimentRunFactory, IdeaFactory, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
@@ -35,10 +35,6 @@ DETAIL_FIELDS = RUN_FIELDS | {"series", "summary", "manifest"}
 def spec(author, authored_idea):
     """A smoke spec of the author's hypothesis."""
     return smoke_spec(authored_idea, author, steps=3)
-
-
-def smoke_spec(idea, user, criterion=None, **params):
-    return spec_create(idea=idea, user=user, title="Count", kind="smoke", params=params, criterion=criterion)
 
 
 def trigger_url(spec) -> str:
@@ -169,7 +165,7 @@ def test_run_detail_after_an_in_process_run(author, spec):
     body = response.json()
     assert set(body) == DETAIL_FIELDS
     assert body["url"] == page_url(run)
-    assert body["spec"] == {"id": spec.pk, "title": "Count"}
+    assert body["spec"] == {"id": spec.pk, "title": "Count to three"}
     assert body["idea"]["id"] == spec.idea_id and body["idea"]["url"].endswith(f"/api/ideas/{spec.idea_id}/")
     assert (body["kind"], body["seed"], body["spec_hash"]) == ("smoke", 0, run.spec_hash)
     assert body["params"]["steps"] == 3
@@ -297,8 +293,7 @@ def test_the_person_who_started_a_run_may_cancel_it(user, spec):
 
 
 def test_cancelling_a_running_run_asks_it_to_stop(author, spec):
-    run = run_trigger(spec=spec, user=author).run
-    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    run = ExperimentRunFactory(spec=spec, created_by=author, status=RunStatus.RUNNING)
     body = client_for(author).post(f"/api/runs/{run.pk}/cancel/").json()
     assert (body["status"], body["cancel_requested"], body["progress_message"]) == ("running", True, "cancelling")
 

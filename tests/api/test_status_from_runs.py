@@ -3,20 +3,17 @@
 import pytest
 from rest_framework.test import APIClient
 
-from experiments.services import run_execute, run_trigger, spec_create
-from experiments.services import runs as runs_module
+from experiments.services import run_execute, run_trigger
 from ideas.models import IdeaKind
-from tests.factories import IdeaFactory
+from tests.factories import IdeaFactory, smoke_spec
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
-def test_status_history_names_the_run(author, settings, tmp_path, monkeypatch, client):
-    settings.ARTIFACT_ROOT = tmp_path
-    monkeypatch.setattr(runs_module, "_send", lambda run: None)
+def test_status_history_names_the_run(author, client):
     idea = IdeaFactory(kind=IdeaKind.HYPOTHESIS, author=author)
     criterion = {"metric": "steps_completed", "comparator": ">=", "threshold": 2, "if_met": "supports"}
-    spec = spec_create(idea=idea, user=author, title="s", kind="smoke", params={"steps": 2}, criterion=criterion)
+    spec = smoke_spec(idea, author, criterion=criterion, steps=2)
     run = run_trigger(spec=spec, user=author).run
     run_execute(run_id=run.pk)
 

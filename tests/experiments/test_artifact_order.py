@@ -6,16 +6,16 @@ import re
 
 import pytest
 
-from experiments.services import run_execute, run_trigger, spec_create
+from experiments.services import run_execute, run_trigger
 from tests.api.test_runs import ARTIFACTS_IN_ORDER, add_artifacts_that_sort_wrongly_as_text
-from tests.factories import IdeaFactory, UserFactory
+from tests.factories import IdeaFactory, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_run_page_lists_checkpoints_by_step(client):
     author = UserFactory()
-    spec = spec_create(idea=IdeaFactory(author=author), user=author, title="Count", kind="smoke", params={"steps": 2})
+    spec = smoke_spec(IdeaFactory(author=author), author, steps=2)
     run = run_trigger(spec=spec, user=author).run
     run_execute(run_id=run.pk)
     add_artifacts_that_sort_wrongly_as_text(run)

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from experiments.broker import waiting_task_ids
 from experiments.models import ExperimentRun, RunStatus
-from experiments.services import run_trigger, runs_reap, spec_create
+from experiments.services import run_trigger, runs_reap
 from tests.experiments.conftest import wait_for
+from tests.factories import smoke_spec
 
 pytestmark = [
     pytest.mark.slow,
@@ -82,7 +83,7 @@ def redis(tmp_path):
 
 @pytest.fixture
 def spec(hypothesis, researcher):
-    return spec_create(idea=hypothesis, user=researcher, title="smoke", kind="smoke", params={"steps": 2}, seed=3)
+    return smoke_spec(hypothesis, researcher, seed=3, steps=2)
 
 
 def test_the_reaper_reads_the_broker_queue_and_resends_only_lost_messages(redis, spec, researcher, settings):

@@ -1,7 +1,7 @@
 """Uploaded text datasets: the upload and delete services, the resolver, spec checks, a training run on one,
 and the /datasets/ page.
 
-No broker: `_send` is replaced as in test_services.py, and runs execute in-process with `run_execute`.
+No broker (the `no_broker` fixture), and runs execute in-process with `run_execute`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from experiments.engine.datasets import DatasetNotAvailable
 from experiments.errors import DatasetInUse
 from experiments.models import Dataset, RunStatus
 from experiments.services import dataset_delete, dataset_upload, run_execute, run_trigger, spec_create
-from experiments.services import runs as runs_module
 from experiments.storage import DatabaseDatasetResolver, artifact_file, dataset_dir
 from tests.factories import IdeaFactory, StaffFactory, UserFactory
 
@@ -29,18 +28,15 @@ TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nS
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch, settings, tmp_path):
-    """Files go under a fresh ARTIFACT_ROOT; runs execute in-process (record what would be sent).
+def slow_heartbeat(no_broker, settings):
+    """The shared no_broker (a fresh ARTIFACT_ROOT, nothing sent), with a heartbeat slower than any run here.
 
     The heartbeat thread has a connection of its own, which cannot see this test's uncommitted run
     (on PostgreSQL): it would take the run for lost. A training run takes longer than the default
     beat, so the beat is set beyond the run's length (the thread stops at once when the run ends).
     """
-    settings.ARTIFACT_ROOT = tmp_path
     settings.RUN_HEARTBEAT_SECONDS = 600
-    sent: list[int] = []
-    monkeypatch.setattr(runs_module, "_send", lambda run: sent.append(run.pk))
-    return sent
+    return no_broker
 
 
 @pytest.fixture

@@ -14,15 +14,12 @@ from django.core.management import call_command
 from django.db import transaction
 
 from experiments.models import ExperimentRun, RunStatus
-from experiments.services import run_cancel, run_trigger, spec_create
+from experiments.services import run_cancel, run_trigger
 from experiments.services import runs as runs_module
 from tests.experiments.conftest import wait_for
+from tests.factories import smoke_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def smoke_spec(idea, user, **params):
-    return spec_create(idea=idea, user=user, title="smoke", kind="smoke", params=params, seed=7)
 
 
 def status_of(run) -> str:
@@ -37,7 +34,7 @@ def finished(run, timeout: float = 60) -> ExperimentRun:
 
 def test_trigger_runs_to_success_with_metrics(start_worker, hypothesis, researcher):
     start_worker()
-    result = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=5), user=researcher)
+    result = run_trigger(spec=smoke_spec(hypothesis, researcher, seed=7, steps=5), user=researcher)
     assert result.created and not result.cached
     run = finished(result.run)
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -50,7 +47,7 @@ def test_trigger_runs_to_success_with_metrics(start_worker, hypothesis, research
 
 def test_identical_trigger_is_cached_and_force_replicates(start_worker, hypothesis, researcher, monkeypatch):
     start_worker()
-    spec = smoke_spec(hypothesis, researcher, steps=3)
+    spec = smoke_spec(hypothesis, researcher, seed=7, steps=3)
     first = finished(run_trigger(spec=spec, user=researcher).run)
     assert first.status == RunStatus.SUCCEEDED
 

@@ -21,7 +21,7 @@ from experiments.services import (
 from experiments.services import runs as runs_module
 from ideas.models import Idea, IdeaKind, IdeaStatus, StatusChange
 from ideas.services import idea_set_status
-from tests.factories import IdeaFactory, UserFactory
+from tests.factories import ExperimentRunFactory, IdeaFactory, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
@@ -38,10 +38,6 @@ def hypothesis(author):
     return IdeaFactory(kind=IdeaKind.HYPOTHESIS, author=author)
 
 
-def smoke(idea, user, criterion=None, seed=0, **params):
-    return spec_create(idea=idea, user=user, title="smoke", kind="smoke", params=params, seed=seed, criterion=criterion)
-
-
 def trigger_and_run(spec, user, **kwargs) -> ExperimentRun:
     run = run_trigger(spec=spec, user=user, **kwargs).run
     run_execute(run_id=run.pk)
@@ -50,7 +46,7 @@ def trigger_and_run(spec, user, **kwargs) -> ExperimentRun:
 
 
 def test_spec_params_are_normalized_with_defaults(hypothesis, author):
-    spec = smoke(hypothesis, author, steps=3)
+    spec = smoke_spec(hypothesis, author, steps=3)
     assert spec.params == {
         "steps": 3,
         "delay_seconds": 0.0,
@@ -85,8 +81,8 @@ def test_bad_specs_are_refused_naming_the_field(hypothesis, author, kwargs, fiel
 
 def test_only_the_idea_author_or_staff_pre_register_a_criterion(hypothesis):
     with pytest.raises(PermissionDenied):
-        smoke(hypothesis, UserFactory(), criterion=SUPPORT_IF_FIVE_STEPS)
-    smoke(hypothesis, UserFactory(), steps=1)  # a spec without a criterion is fine
+        smoke_spec(hypothesis, UserFactory(), criterion=SUPPORT_IF_FIVE_STEPS)
+    smoke_spec(hypothesis, UserFactory(), steps=1)  # a spec without a criterion is fine
 
 
 def test_a_run_reference_to_a_missing_checkpoint_is_refused_before_queueing(hypothesis, author):
@@ -104,7 +100,7 @@ def test_a_run_reference_to_a_missing_checkpoint_is_refused_before_queueing(hypo
 def test_trigger_sends_once_after_commit_and_caches_success(
     hypothesis, author, no_broker, django_capture_on_commit_callbacks
 ):
-    spec = smoke(hypothesis, author, steps=2)
+    spec = smoke_spec(hypothesis, author, steps=2)
     with django_capture_on_commit_callbacks(execute=True):
         first = run_trigger(spec=spec, user=author)
     assert first.created and no_broker == [first.run.pk]
@@ -118,7 +114,7 @@ def test_trigger_sends_once_after_commit_and_caches_success(
 
 
 def test_a_redelivered_message_never_runs_a_run_twice(hypothesis, author):
-    run = trigger_and_run(smoke(hypothesis, author, steps=2), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=2), author)
     assert run_execute(run_id=run.pk) is None
     run.refresh_from_db()
     assert run.attempts == 1 and run.status == RunStatus.SUCCEEDED
@@ -128,22 +124,22 @@ def test_anonymous_users_cannot_trigger_and_queued_runs_are_capped(hypothesis, a
     from django.contrib.auth.models import AnonymousUser
 
     with pytest.raises(PermissionDenied):
-        run_trigger(spec=smoke(hypothesis, author), user=AnonymousUser())
+        run_trigger(spec=smoke_spec(hypothesis, author), user=AnonymousUser())
     settings.RUN_QUEUE_CAP_PER_USER = 2
     for steps in (1, 2):
-        run_trigger(spec=smoke(hypothesis, author, steps=steps), user=author)
+        run_trigger(spec=smoke_spec(hypothesis, author, steps=steps), user=author)
     with pytest.raises(RunQuotaExceeded):
-        run_trigger(spec=smoke(hypothesis, author, steps=3), user=author)
+        run_trigger(spec=smoke_spec(hypothesis, author, steps=3), user=author)
 
 
 def test_failure_is_recorded_with_the_error(hypothesis, author):
-    run = trigger_and_run(smoke(hypothesis, author, steps=5, fail_at_step=3), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=5, fail_at_step=3), author)
     assert run.status == RunStatus.FAILED and "Failing at step 3" in run.error
     assert run.verdict == "" and run.finished_at is not None
 
 
 def test_cancel_permissions_and_queued_cancel(hypothesis, author):
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
     with pytest.raises(PermissionDenied):
         run_cancel(run=run, user=UserFactory())
     run = run_cancel(run=run, user=author)
@@ -172,7 +168,7 @@ def test_verdicts_follow_the_pre_registered_criterion(criterion, metrics, verdic
 
 
 def test_hypothesis_status_follows_verdicts_and_names_the_run(hypothesis, author):
-    supports = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    supports = smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
     run = trigger_and_run(supports, author)
     assert run.verdict == Verdict.SUPPORTS
     hypothesis.refresh_from_db()
@@ -180,21 +176,21 @@ def test_hypothesis_status_follows_verdicts_and_names_the_run(hypothesis, author
     change = StatusChange.objects.get(idea=hypothesis)
     assert change.run == run and change.changed_by is None and f"Run {run.pk}" in change.reason
 
-    refutes = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=4)  # not met: refutes
+    refutes = smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=4)  # not met: refutes
     trigger_and_run(refutes, author)
     hypothesis.refresh_from_db()
     assert hypothesis.status == IdeaStatus.INCONCLUSIVE  # the verdicts disagree
 
 
 def test_refuted_when_only_refuting_verdicts(hypothesis, author):
-    trigger_and_run(smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=2), author)
+    trigger_and_run(smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=2), author)
     hypothesis.refresh_from_db()
     assert hypothesis.status == IdeaStatus.REFUTED
 
 
 def test_staff_override_wins_until_the_next_verdict(hypothesis, author):
     staff = UserFactory(is_staff=True)
-    spec = smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    spec = smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
     trigger_and_run(spec, author)
     idea_set_status(idea=hypothesis, status=IdeaStatus.IN_PROGRESS, user=staff, reason="needs a bigger model")
     hypothesis.refresh_from_db()
@@ -215,14 +211,14 @@ def test_staff_override_wins_until_the_next_verdict(hypothesis, author):
 def test_a_criterion_on_an_open_ended_idea_is_refused(author):
     idea = IdeaFactory(kind=IdeaKind.OPEN_ENDED, author=author)
     with pytest.raises(ValidationError) as caught:
-        smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+        smoke_spec(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
     assert "Criteria are for hypotheses" in caught.value.message_dict["criterion"][0]
-    assert smoke(idea, author, steps=5).criterion is None  # without one it is an exploratory experiment
+    assert smoke_spec(idea, author, steps=5).criterion is None  # without one it is an exploratory experiment
 
 
 def test_an_idea_re_kinded_open_ended_gets_verdicts_but_keeps_its_status(author):
     idea = IdeaFactory(kind=IdeaKind.HYPOTHESIS, author=author)
-    spec = smoke(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
+    spec = smoke_spec(idea, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5)
     Idea.objects.filter(pk=idea.pk).update(kind=IdeaKind.OPEN_ENDED)  # re-kinded after the spec was written
     run = trigger_and_run(spec, author)
     assert run.verdict == Verdict.SUPPORTS
@@ -231,7 +227,7 @@ def test_an_idea_re_kinded_open_ended_gets_verdicts_but_keeps_its_status(author)
 
 
 def test_reaper_requeues_stale_runs_then_fails_them_when_attempts_run_out(hypothesis, author, no_broker):
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
     long_ago = timezone.now() - timedelta(minutes=10)
     ExperimentRun.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING, attempts=1, max_attempts=2, heartbeat_at=long_ago
@@ -270,7 +266,7 @@ def _age(run, *, sent_seconds_ago: float | None, created_seconds_ago: float = 36
 def test_reaper_sends_a_run_whose_send_failed_at_its_next_pass(hypothesis, author, no_broker, monkeypatch):
     from experiments.broker import BrokerUnavailable
 
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
     _age(run, sent_seconds_ago=None, created_seconds_ago=30)  # the broker was down when it was triggered
     _broker_holds(monkeypatch, BrokerUnavailable("connection refused"))
     assert runs_reap().resent == [] and no_broker == []  # nothing is sent while the broker is down
@@ -287,7 +283,7 @@ def test_reaper_sends_a_run_whose_send_failed_at_its_next_pass(hypothesis, autho
 def test_reaper_resends_a_run_whose_message_the_broker_lost_but_never_one_it_holds(
     hypothesis, author, no_broker, monkeypatch, settings
 ):
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
     _age(run, sent_seconds_ago=settings.RUN_RESEND_GRACE_SECONDS + 5)
     _broker_holds(monkeypatch, {run.task_id})  # its message is waiting: a busy lab, not a lost run
     assert runs_reap().resent == []
@@ -303,7 +299,7 @@ def test_reaper_resends_a_run_whose_message_the_broker_lost_but_never_one_it_hol
 def test_reaper_falls_back_to_the_message_age_where_the_broker_cannot_be_read(
     hypothesis, author, no_broker, monkeypatch
 ):
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author), user=author).run
     _age(run, sent_seconds_ago=3600)
     _broker_holds(monkeypatch, None)
     assert runs_reap(resend_after=7200).resent == []
@@ -312,9 +308,7 @@ def test_reaper_falls_back_to_the_message_age_where_the_broker_cannot_be_read(
 
 
 def test_a_zombie_attempt_cannot_overwrite_a_newer_one(hypothesis, author):
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
-    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=2)
-    run.refresh_from_db()
+    run = ExperimentRunFactory(spec=smoke_spec(hypothesis, author), status=RunStatus.RUNNING, attempts=2)
     stale_view = ExperimentRun.objects.get(pk=run.pk)
     stale_view.attempts = 1  # what the first attempt believes
     assert runs_module._finish(stale_view, RunStatus.SUCCEEDED) is False
@@ -329,7 +323,7 @@ def test_a_failure_while_storing_the_outcome_fails_the_run_instead_of_leaving_it
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(runs_module, "_store_success", broken_store)
-    run = trigger_and_run(smoke(hypothesis, author, steps=1), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=1), author)
     assert run.status == RunStatus.FAILED and "disk full" in run.error
 
 
@@ -346,7 +340,7 @@ def test_an_outcome_is_stored_once_the_database_is_back_instead_of_running_again
 
     monkeypatch.setattr(runs_module, "_store_success", store_after_a_restart)
     monkeypatch.setattr(runs_module.time, "sleep", lambda seconds: None)
-    run = trigger_and_run(smoke(hypothesis, author, steps=4), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=4), author)
     assert len(refusals) == 3
     assert run.status == RunStatus.SUCCEEDED and run.attempts == 1
     assert run.metrics["steps_completed"] == 4
@@ -362,7 +356,7 @@ def test_an_outcome_the_database_never_takes_is_left_to_the_reaper(hypothesis, a
     monkeypatch.setattr(runs_module, "_store_success", refused)
     monkeypatch.setattr(runs_module, "_finish", refused)
     monkeypatch.setattr(runs_module.time, "sleep", lambda seconds: None)
-    spec = smoke(hypothesis, author, steps=1)
+    spec = smoke_spec(hypothesis, author, steps=1)
     run = run_trigger(spec=spec, user=author).run
     with pytest.raises(OperationalError):
         run_execute(run_id=run.pk)
@@ -371,7 +365,7 @@ def test_an_outcome_the_database_never_takes_is_left_to_the_reaper(hypothesis, a
 
 
 def test_a_failed_run_tells_users_the_message_and_the_step_and_keeps_the_traceback_for_staff(hypothesis, author):
-    run = trigger_and_run(smoke(hypothesis, author, steps=5, fail_at_step=3), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=5, fail_at_step=3), author)
     assert run.status == RunStatus.FAILED
     assert "Failing at step 3" in run.error and "(at: step 2/5)" in run.error
     assert "Traceback" not in run.error and "/" not in run.error.split("(at:")[0]
@@ -388,7 +382,7 @@ def test_the_manifest_is_stored_when_the_run_starts(hypothesis, author, monkeypa
         return real_execute(kind, params, ctx)
 
     monkeypatch.setattr(runs_module, "execute", execute_and_look)
-    run = trigger_and_run(smoke(hypothesis, author, steps=2), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=2), author)
     assert seen["manifest"]["spec_hash"] == run.spec_hash and seen["manifest"]["attempt"] == 1
     assert seen["manifest"]["versions"]["torch"] and seen["device"] == "cpu"
     assert run.manifest == seen["manifest"]
@@ -403,15 +397,16 @@ def test_non_finite_numbers_in_a_summary_are_stored_as_null(hypothesis, author, 
         return KindResult(metrics={"steps_completed": 1}, summary={"x": [float("nan")]})
 
     monkeypatch.setitem(registry._kinds, "smoke", dataclasses.replace(registry.get("smoke"), run=diverged))
-    run = trigger_and_run(smoke(hypothesis, author, steps=1), author)
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=1), author)
     assert run.status == RunStatus.SUCCEEDED and run.summary == {"x": [None]}
 
 
 def test_worker_hooks_only_touch_the_attempt_their_process_ran(hypothesis, author):
     from experiments.services import run_time_limit_exceeded, run_worker_lost
 
-    run = run_trigger(spec=smoke(hypothesis, author), user=author).run
-    ExperimentRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=2, worker="host-b:22")
+    run = ExperimentRunFactory(
+        spec=smoke_spec(hypothesis, author), status=RunStatus.RUNNING, attempts=2, worker="host-b:22"
+    )
     assert run_worker_lost(run_id=run.pk, reason="died", worker="host-a:11") is None
     assert run_time_limit_exceeded(run_id=run.pk, seconds=5, worker="host-a:11") is False
     run.refresh_from_db()
@@ -422,7 +417,7 @@ def test_worker_hooks_only_touch_the_attempt_their_process_ran(hypothesis, autho
 def test_an_idea_with_runs_cannot_be_deleted_only_archived(hypothesis, author):
     from ideas.services.deletion import idea_delete
 
-    run_trigger(spec=smoke(hypothesis, author), user=author)
+    run_trigger(spec=smoke_spec(hypothesis, author), user=author)
     with pytest.raises(ValidationError) as excinfo:
         idea_delete(idea=hypothesis, user=author)
     assert "Archive it instead" in str(excinfo.value)
@@ -430,7 +425,7 @@ def test_an_idea_with_runs_cannot_be_deleted_only_archived(hypothesis, author):
 
 
 def test_the_verdict_leaves_an_idea_archived_during_the_run_alone(hypothesis, author):
-    run = run_trigger(spec=smoke(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5), user=author).run
+    run = run_trigger(spec=smoke_spec(hypothesis, author, criterion=SUPPORT_IF_FIVE_STEPS, steps=5), user=author).run
     type(hypothesis).objects.filter(pk=hypothesis.pk).update(status=IdeaStatus.ARCHIVED)  # while it runs
     run_execute(run_id=run.pk)
     hypothesis.refresh_from_db()
