@@ -64,7 +64,7 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def redis(tmp_path):
+def redis(tmp_path, monkeypatch):
     """A private Redis that this test process sends to; the session's broker is restored afterwards."""
     from config.celery import app
 
@@ -72,6 +72,8 @@ def redis(tmp_path):
     before = app.conf.broker_url, app.conf.broker_transport_options
 
     def use(url, options):
+        # Celery reads CELERY_BROKER_URL from the environment before its configuration (CI sets it).
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
         app.conf.broker_url, app.conf.broker_transport_options = url, options
         app._pool = app.amqp._producer_pool = None  # the pools were built for the previous broker
 
