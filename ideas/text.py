@@ -34,3 +34,20 @@ def has_visible_text(text: str) -> bool:
 
 def no_visible_text_message(what: str) -> str:
     return f"{what} needs visible text: it has only spaces or invisible characters (zero-width, control, marks)."
+
+
+def clean_title(title: str | None, *, max_length: int) -> str:
+    """A title with its whitespace collapsed, or a ValidationError naming `title`: required, visible, not too long.
+
+    Ideas and experiment specs both take their titles through here, from the pages and the API alike.
+    """
+    from django.core.exceptions import ValidationError
+
+    title = " ".join((title or "").split())
+    if not title:
+        raise ValidationError({"title": "A title is required."})
+    if not has_visible_text(title):
+        raise ValidationError({"title": no_visible_text_message("A title")})
+    if len(title) > max_length:
+        raise ValidationError({"title": f"At most {max_length} characters (this one has {len(title)})."})
+    return title

@@ -19,7 +19,7 @@ from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
 from ideas.models import Idea, IdeaKind
 from ideas.services import user_can_edit_idea
-from ideas.text import has_visible_text, no_visible_text_message
+from ideas.text import clean_title
 
 SEED_MAX = 2**31 - 1
 CRITERION_NEEDS_HYPOTHESIS = (
@@ -157,13 +157,7 @@ def spec_create(
     """
     if not user or not user.is_authenticated:
         raise PermissionDenied("Sign in to add an experiment.")
-    title = " ".join((title or "").split())
-    if not title:
-        raise ValidationError({"title": "A title is required."})
-    if not has_visible_text(title):
-        raise ValidationError({"title": no_visible_text_message("A title")})
-    if len(title) > 200:
-        raise ValidationError({"title": "At most 200 characters."})
+    title = clean_title(title, max_length=ExperimentSpec._meta.get_field("title").max_length)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         raise ValidationError({"seed": f"Must be an integer from 0 to {SEED_MAX}."})
     kind_obj = kind_get(kind)

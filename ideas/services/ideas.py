@@ -19,7 +19,7 @@ from ideas.models import (
     StatusChange,
     Tag,
 )
-from ideas.text import has_visible_text, no_visible_text_message
+from ideas.text import clean_title, has_visible_text, no_visible_text_message
 
 TITLE_MAX = Idea._meta.get_field("title").max_length
 SLUG_MAX = Idea._meta.get_field("slug").max_length
@@ -48,14 +48,7 @@ def unique_slug(title: str, *, exclude_pk: int | None = None) -> str:
 
 
 def _clean_title(title: str) -> str:
-    title = " ".join((title or "").split())
-    if not title:
-        raise ValidationError({"title": "A title is required."})
-    if not has_visible_text(title):
-        raise ValidationError({"title": no_visible_text_message("A title")})
-    if len(title) > TITLE_MAX:
-        raise ValidationError({"title": f"At most {TITLE_MAX} characters (this one has {len(title)})."})
-    return title
+    return clean_title(title, max_length=TITLE_MAX)
 
 
 def _check_kind(kind: str) -> None:
