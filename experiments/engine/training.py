@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from experiments.engine.datasets import (
     InductionTraining,
@@ -39,7 +39,10 @@ SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_c
 class TrainingParams(KindParams):
     """What to train and for how long: the defaults form induction heads in a 2-layer model within a minute."""
 
-    model: NativeConfig = Field(SMALL_ATTN_ONLY, description="The architecture (TL-native, standard positions).")
+    model: NativeConfig = Field(
+        SMALL_ATTN_ONLY,
+        description="The architecture (TL-native, standard positions); fields left out keep this default's values.",
+    )
     data: TrainingData = Field(InductionTraining(), description="What to train on.")
     steps: int = Field(3000, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1024)
@@ -52,6 +55,14 @@ class TrainingParams(KindParams):
     )
     log_every: int = Field(10, ge=1, le=10_000, description="Steps between points of the loss series.")
     eval_every: int = Field(100, ge=1, le=100_000, description="Steps between in-context learning evaluations.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _over_default_model(cls, value: object) -> object:
+        # {"n_layers": 1} means the default model with one layer, not NativeConfig's general defaults.
+        if isinstance(value, dict):
+            return SMALL_ATTN_ONLY.model_dump() | value
+        return value
 
     @model_validator(mode="after")
     def _bounded(self) -> TrainingParams:

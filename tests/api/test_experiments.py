@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from experiments.engine.training import SMALL_ATTN_ONLY
 from experiments.models import ExperimentSpec
 from experiments.services import run_trigger
 from ideas.models import IdeaKind
@@ -152,6 +153,14 @@ def test_hugging_face_names_and_folders_under_the_model_folders_are_accepted(use
     response = client_for(user).post(URL, spec_body(idea, kind="head_detection", params=params), format="json")
     assert response.status_code == 201, response.content
     assert response.json()["params"]["model"]["name"] == name.format(models=tmp_path)
+
+
+def test_a_partial_model_override_is_stored_merged_over_the_kinds_default_model(user, idea):
+    params = {"model": {"n_layers": 1}}
+    response = client_for(user).post(URL, spec_body(idea, kind="train_transformer", params=params), format="json")
+    assert response.status_code == 201, response.content
+    merged = SMALL_ATTN_ONLY.model_dump(mode="json") | {"n_layers": 1}
+    assert response.json()["params"]["model"] == merged == ExperimentSpec.objects.get().params["model"]
 
 
 def test_unknown_kind_error_points_at_the_kinds(user, idea):
