@@ -54,8 +54,11 @@ class Kind:
         if self.soft_time_limit >= self.time_limit:
             raise ValueError(f"{self.key}: soft_time_limit must be below time_limit")
         config = self.params_model.model_config
-        if not config.get("frozen") or config.get("extra") != "forbid" or not config.get("strict"):
-            raise ValueError(f"{self.key}: Params must be frozen and strict with extra='forbid' (see KindParams)")
+        strict = config.get("strict") and config.get("allow_inf_nan") is False
+        if not config.get("frozen") or config.get("extra") != "forbid" or not strict:
+            raise ValueError(
+                f"{self.key}: Params must be frozen, strict (no NaN or Infinity) and extra='forbid' (see KindParams)"
+            )
 
     def parse_params(self, data: Mapping[str, Any] | None) -> BaseModel:
         """Validate raw params; raise InvalidParams mapping each bad field's dotted path to messages."""

@@ -91,6 +91,28 @@ def test_spec_create_with_json_types_still_works(author, authored_idea):
     assert ExperimentSpec.objects.get().seed == 3
 
 
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"steps": "3000"}, "params.steps", "Input should be a valid integer"),
+        ({"model": {"attn_only": "yes"}}, "params.model.attn_only", "Input should be a valid boolean"),
+    ],
+)
+def test_kind_params_take_only_json_types(author, authored_idea, params, field, message):
+    payload = spec_payload(authored_idea, kind="train_transformer", params=params)
+    body = assert_error(client_for(author).post("/api/experiments/", payload, format="json"), 400, field=field)
+    assert body["errors"] == {field: [message]}
+    assert not ExperimentSpec.objects.exists()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_body_with_a_non_finite_number_is_not_json(author, authored_idea, number):
+    body = f'{{"idea": {authored_idea.pk}, "title": "T", "kind": "train_transformer", "params": {{"lr": {number}}}}}'
+    response = client_for(author).post("/api/experiments/", body, content_type="application/json")
+    assert "not JSON compliant" in assert_error(response, 400, code="parse_error")["detail"]
+    assert not ExperimentSpec.objects.exists()
+
+
 @pytest.mark.parametrize("target", ["TARGET", True, 1.0])
 def test_link_target_takes_only_a_json_integer(user, target):
     source, other = IdeaFactory(author=user), IdeaFactory()

@@ -64,6 +64,32 @@ def test_params_are_strict_about_json_types():
     assert set(excinfo.value.errors) == {"model.n_layers", "data.induction_training.min_segment"}
 
 
+@pytest.mark.parametrize(
+    ("key", "params", "field"),
+    [
+        ("smoke", {"delay_seconds": float("nan")}, "delay_seconds"),
+        ("train_transformer", {"lr": float("nan")}, "lr"),
+        ("train_transformer", {"lr": float("inf")}, "lr"),
+        ("train_transformer", {"weight_decay": float("-inf")}, "weight_decay"),
+        ("attention_depth_comparison", {"training": {"lr": float("nan")}}, "training.lr"),
+        ("checkpoint_pca", {"run": 1, "min_angle": float("inf")}, "min_angle"),
+    ],
+)
+def test_params_refuse_non_finite_numbers_as_such(key, params, field):
+    with pytest.raises(InvalidParams) as excinfo:
+        registry.get(key).parse_params(params)
+    # Said as what it is, not as a bound it happens to miss ("less than or equal to 1").
+    assert excinfo.value.errors == {field: ["Input should be a finite number"]}
+
+
+def test_params_that_allow_non_finite_numbers_are_refused_at_registration():
+    class Lenient(KindParams):
+        model_config = {**KindParams.model_config, "allow_inf_nan": True}
+
+    with pytest.raises(ValueError, match="NaN"):
+        Kind(key="lenient", title="", doc="", params_model=Lenient, metrics={}, run=lambda p, c: KindResult())
+
+
 def test_every_kind_registers_from_one_list():
     from experiments.engine.kinds import KIND_MODULES, register_kinds
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from experiments.models import ExperimentSpec
-from tests.factories import UserFactory
+from tests.factories import IdeaFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,3 +39,14 @@ def test_make_run_with_debug_off_skips_the_demo_login_and_the_specs_it_would_aut
     assert not ExperimentSpec.objects.exists()
     with pytest.raises(CommandError, match="DJANGO_DEBUG is off"):
         call_command("ensure_demo_user")  # asked for outright, it is still refused
+
+
+def test_a_non_finite_number_in_a_specs_file_is_refused_as_such(tmp_path):
+    # Python's json module reads NaN and Infinity, which JSON itself has no words for.
+    IdeaFactory(legacy_number=1)
+    UserFactory(username="demo")
+    path = tmp_path / "specs.json"
+    path.write_text('[{"legacy_number": 1, "title": "T", "kind": "train_transformer", "params": {"lr": NaN}}]')
+    with pytest.raises(CommandError, match=r"params\.lr.*Input should be a finite number"):
+        call_command("attach_catalogue_experiments", str(path), "--user", "demo")
+    assert not ExperimentSpec.objects.exists()
