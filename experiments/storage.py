@@ -63,12 +63,14 @@ class DatabaseArtifactResolver:
 
 
 def missing_checkpoints_message(run_id: int) -> str:
-    from experiments.models import ExperimentRun
+    from experiments.models import ExperimentRun, RunStatus
 
     run = ExperimentRun.objects.filter(pk=run_id).only("status", "kind").first()
     if run is None:
         return f"There is no run {run_id}."
-    return f"Run {run_id} ({run.kind}, {run.status}) has no checkpoints; train_transformer runs save them."
+    if run.status != RunStatus.SUCCEEDED:
+        return f"Run {run_id} has not succeeded (it is {run.status}), so its checkpoints cannot be used."
+    return f"Run {run_id} ({run.kind}) has no checkpoints; train_transformer runs save them."
 
 
 def missing_artifact_message(run_id: int, name: str) -> str:

@@ -97,9 +97,16 @@ ModelRef = Annotated[NativeModelRef | RunModelRef | PretrainedModelRef, Field(di
 
 
 class ArtifactResolver(Protocol):
-    """Finds another run's artifact file; the platform implements it over its database."""
+    """Finds another run's artifact files; the platform implements it over its database.
+
+    Both raise ModelNotAvailable with a message for the user when the run has not succeeded or lacks them.
+    """
 
     def artifact_path(self, run_id: int, name: str) -> Path: ...
+
+    def checkpoints(self, run_id: int) -> list[tuple[int, str]]:
+        """(step, artifact name) of every checkpoint the run saved, by step."""
+        ...
 
 
 def _import_native_source() -> Any:
@@ -127,10 +134,13 @@ def save_checkpoint(
 
 
 def read_checkpoint_config(path: Path) -> tuple[NativeConfig, dict[str, Any]]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        metadata = fh.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except SafetensorError as exc:
+        raise ModelNotAvailable(f"{path.name} is not a readable model checkpoint: {exc}") from None
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise ModelNotAvailable(f"{path.name} is not a model checkpoint (format {metadata.get('format')!r}).")
     return NativeConfig.model_validate_json(metadata["config"]), json.loads(metadata.get("meta", "{}"))

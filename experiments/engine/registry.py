@@ -49,6 +49,9 @@ class Kind:
     version: str = "1"
     # Optional: lower limits for particular params (never higher than the kind's).
     limits_for: Callable[[Any], tuple[int, int]] | None = None
+    # Optional: what must hold of the runs and models the params refer to, checked before a run is queued.
+    # Given the params and an ArtifactResolver, it returns {dotted field path: why} for each problem.
+    check_references: Callable[[Any, Any], Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.soft_time_limit >= self.time_limit:
@@ -131,6 +134,7 @@ def kind_from_module(module: Any, **overrides: Any) -> Kind:
         "time_limit": getattr(module, "TIME_LIMIT", 3660),
         "version": getattr(module, "VERSION", "1"),
         "limits_for": getattr(module, "limits_for", None),
+        "check_references": getattr(module, "check_references", None),
     }
     values.update(overrides)
     return Kind(**values)

@@ -45,7 +45,9 @@ def params_validate(kind: Kind, raw: Any) -> BaseModel:
         raise ValidationError(
             {("params" if path == "params" else f"params.{path}"): msgs for path, msgs in exc.errors.items()}
         ) from None
-    _check_model_references(params)
+    errors = _model_reference_errors(params) | _kind_reference_errors(kind, params)
+    if errors:
+        raise ValidationError(errors)
     return params
 
 
@@ -63,7 +65,7 @@ def _refs(value: Any, path: str, ref_type: type[BaseModel]) -> list[tuple[str, A
     return []
 
 
-def _check_model_references(params: BaseModel) -> None:
+def _model_reference_errors(params: BaseModel) -> dict[str, list[str]]:
     """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued;
     a pretrained model's name must pass the rule the worker's loader applies (a folder under the listed model
     folders, or a Hugging Face model name), so a bad one is refused when the spec is written, not when it runs."""
@@ -87,8 +89,18 @@ def _check_model_references(params: BaseModel) -> None:
             errors[path] = [
                 f"Run {ref.run}'s artifact {ref.artifact!r} is a {artifact.artifact_type}, not a checkpoint."
             ]
-    if errors:
-        raise ValidationError(errors)
+    return errors
+
+
+def _kind_reference_errors(kind: Kind, params: BaseModel) -> dict[str, list[str]]:
+    """What the kind itself requires of the runs and models its params name (a run id whose checkpoints it
+    reads, sequences that must fit the model's context), checked through the resolver the worker uses."""
+    from experiments.storage import DatabaseArtifactResolver
+
+    if kind.check_references is None:
+        return {}
+    problems = kind.check_references(params, DatabaseArtifactResolver())
+    return {f"params.{path}": [message] for path, message in problems.items()}
 
 
 def criterion_clean(kind: Kind, raw: Any) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""Input helpers shared by the kinds: evaluation tokens for a model, checked against its context length."""
+"""Input helpers shared by the kinds: evaluation tokens for a model, checked against its context length,
+and the checks a kind runs on what its params refer to before a run is queued (`check_references`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,32 @@ from experiments.engine.datasets import (
     induction_batch,
     repeated_random_tokens,
 )
-from experiments.engine.errors import EngineError
-from experiments.engine.models import bos_token
+from experiments.engine.errors import EngineError, ModelNotAvailable
+from experiments.engine.models import (
+    ArtifactResolver,
+    NativeModelRef,
+    PretrainedModelRef,
+    RunModelRef,
+    bos_token,
+    read_checkpoint_config,
+)
+
+
+def context_problem(ref: RepeatedRandomTokens, n_ctx: int) -> str | None:
+    """Why these sequences do not fit a model with context `n_ctx`, or None when they do."""
+    if ref.length <= n_ctx:
+        return None
+    return (
+        f"half_length={ref.half_length} makes sequences of {ref.length} tokens; the model's context is {n_ctx}. "
+        f"Use half_length <= {(n_ctx - 1) // 2}."
+    )
 
 
 def repeated_tokens_for(model, ref: RepeatedRandomTokens, device) -> torch.Tensor:
     """Repeated random tokens in the model's vocabulary, starting with its BOS."""
-    if ref.length > model.cfg.n_ctx:
-        raise EngineError(
-            f"data.half_length={ref.half_length} makes sequences of {ref.length} tokens; the model's context is "
-            f"{model.cfg.n_ctx}. Use half_length <= {(model.cfg.n_ctx - 1) // 2}."
-        )
+    problem = context_problem(ref, model.cfg.n_ctx)
+    if problem:
+        raise EngineError(f"data.{problem}")
     tokens = repeated_random_tokens(ref, d_vocab=model.cfg.d_vocab)
     tokens[:, 0] = bos_token(model)
     return tokens.to(device)
@@ -46,3 +62,23 @@ def eval_tokens(model, ref, ctx, *, n_sequences: int) -> torch.Tensor:
             raise EngineError(f"The corpus has {vocab} token ids but the model's vocabulary is {model.cfg.d_vocab}.")
         return corpus_batch(ids, batch=n_sequences, length=length, generator=generator).to(ctx.device)
     raise EngineError(f"Unsupported data source {ref!r}")
+
+
+def model_context(ref: NativeModelRef | RunModelRef | PretrainedModelRef, runs: ArtifactResolver) -> int | None:
+    """A referenced model's context length, read without loading it; None for a pretrained model (its
+    config is only read on the worker) or a checkpoint that cannot be found (the spec check reports that)."""
+    if isinstance(ref, NativeModelRef):
+        return ref.config.n_ctx
+    if isinstance(ref, RunModelRef):
+        try:
+            return read_checkpoint_config(runs.artifact_path(ref.run, ref.artifact))[0].n_ctx
+        except ModelNotAvailable:
+            return None
+    return None
+
+
+def data_fits_model(data, model: NativeModelRef | RunModelRef | PretrainedModelRef, runs: ArtifactResolver) -> dict:
+    """{"data.half_length": why} when repeated random tokens are too long for the model; {} otherwise."""
+    n_ctx = model_context(model, runs)
+    problem = context_problem(data, n_ctx) if isinstance(data, RepeatedRandomTokens) and n_ctx else None
+    return {"data.half_length": problem} if problem else {}

@@ -21,11 +21,11 @@ from experiments.engine.analysis.ablation import head_ablation
 from experiments.engine.analysis.composition import MODES, composition
 from experiments.engine.analysis.heads import head_scores
 from experiments.engine.datasets import InductionTraining, RepeatedRandomTokens
-from experiments.engine.errors import EngineError
+from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.kinds import checkpoint_pca
 from experiments.engine.kinds._inputs import repeated_tokens_for
 from experiments.engine.lean import to_bridge
-from experiments.engine.models import load_checkpoint
+from experiments.engine.models import ArtifactResolver, load_checkpoint
 from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
@@ -79,6 +79,17 @@ class Params(KindParams):
         if not isinstance(self.training.data, InductionTraining):
             raise ValueError("the comparison trains on induction_training data")
         return self
+
+
+def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
+    """Before a run is queued: every run to compare succeeded and saved checkpoints."""
+    problems = {}
+    for i, run_id in enumerate(params.runs or ()):
+        try:
+            runs.checkpoints(run_id)
+        except ModelNotAvailable as exc:
+            problems[f"runs.{i}"] = str(exc)
+    return problems
 
 
 def _models(params: Params, ctx):

@@ -23,9 +23,9 @@ from pydantic import Field
 from experiments.engine.analysis.heads import THRESHOLDS, head_scores
 from experiments.engine.analysis.trajectory import MIN_ANGLE_DEGREES, trajectory
 from experiments.engine.datasets import RepeatedRandomTokens
-from experiments.engine.errors import EngineError
-from experiments.engine.kinds._inputs import repeated_tokens_for
-from experiments.engine.models import load_checkpoint
+from experiments.engine.errors import EngineError, ModelNotAvailable
+from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
+from experiments.engine.models import ArtifactResolver, RunModelRef, load_checkpoint
 from experiments.engine.params import KindParams
 from experiments.engine.plots import trajectory as trajectory_figure
 from experiments.engine.registry import KindResult
@@ -57,6 +57,31 @@ class Params(KindParams):
         "position's normalising constant), or only the per-token losses.",
     )
     min_angle: float = Field(MIN_ANGLE_DEGREES, ge=10, le=170, description="Smallest turn (degrees) called a kink.")
+
+
+def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
+    """Before a run is queued: the run saved the checkpoints asked for, at least 3 of them (as `analyse`
+    needs), and the sequences fit their context."""
+    try:
+        saved = [name for _, name in runs.checkpoints(params.run)]
+    except ModelNotAvailable as exc:
+        return {"run": str(exc)}
+    if params.checkpoints is None:
+        if len(saved) < 3:
+            return {"run": f"PCA of a trajectory needs at least 3 checkpoints; run {params.run} saved {len(saved)}."}
+        last = saved[-1]
+    else:
+        wanted = set(params.checkpoints)
+        unknown = sorted(wanted - set(saved))
+        if unknown:
+            return {
+                "checkpoints": f"Run {params.run} has no checkpoints named {', '.join(unknown)}; "
+                f"it has: {', '.join(saved)}."
+            }
+        if len(wanted) < 3:
+            return {"checkpoints": f"PCA of a trajectory needs at least 3 checkpoints; {len(wanted)} are selected."}
+        last = [name for name in saved if name in wanted][-1]
+    return data_fits_model(params.data, RunModelRef(run=params.run, artifact=last), runs)
 
 
 MAX_VECTOR_ELEMENTS = 5_000_000

@@ -23,9 +23,9 @@ from safetensors.torch import load_file
 from experiments.engine.analysis.ablation import head_ablation
 from experiments.engine.analysis.heads import HeadScores, head_scores
 from experiments.engine.datasets import EvalData, RepeatedRandomTokens
-from experiments.engine.errors import EngineError
-from experiments.engine.kinds._inputs import eval_tokens, repeated_tokens_for
-from experiments.engine.models import ModelRef, load_model_and_config
+from experiments.engine.errors import EngineError, ModelNotAvailable
+from experiments.engine.kinds._inputs import data_fits_model, eval_tokens, repeated_tokens_for
+from experiments.engine.models import ArtifactResolver, ModelRef, load_model_and_config
 from experiments.engine.params import KindParams
 from experiments.engine.plots import ranked_bars
 from experiments.engine.registry import KindResult
@@ -63,6 +63,18 @@ class Params(KindParams):
     head_types_from_run: RecordId | None = Field(
         None, description="A head_detection run of the same model whose head types to use (else scored here)."
     )
+
+
+def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
+    """Before a run is queued: the sequences fit the model's context, and head types come from a run that saved
+    them."""
+    problems = data_fits_model(params.data, params.model, runs)
+    if params.head_types_from_run is not None:
+        try:
+            runs.artifact_path(params.head_types_from_run, "head_scores")
+        except ModelNotAvailable as exc:
+            problems["head_types_from_run"] = f"{exc} A head_detection run saves them."
+    return problems
 
 
 def _head_types(params: Params, model, ctx) -> HeadScores:

@@ -15,8 +15,8 @@ from pydantic import Field
 
 from experiments.engine.analysis.heads import THRESHOLDS, head_scores
 from experiments.engine.datasets import RepeatedRandomTokens
-from experiments.engine.kinds._inputs import repeated_tokens_for
-from experiments.engine.models import ModelRef, load_model
+from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
+from experiments.engine.models import ArtifactResolver, ModelRef, load_model
 from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
@@ -42,6 +42,11 @@ METRICS = {
 class Params(KindParams):
     model: ModelRef = Field(description="The model to examine.")
     data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=64, half_length=31))
+
+
+def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
+    """Before a run is queued: the sequences fit the model's context."""
+    return data_fits_model(params.data, params.model, runs)
 
 
 def run(params: Params, ctx) -> KindResult:
