@@ -40,7 +40,7 @@ def ranked_bars(
 
 
 def trajectory(
-    xs: Sequence[float], ys: Sequence[float], steps: Sequence[int], kinks: Sequence[int], *, title: str
+    xs: Sequence[float], ys: Sequence[float], steps: Sequence[int], change_points: Sequence[int], *, title: str
 ) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
@@ -49,12 +49,12 @@ def trajectory(
             hovertemplate="%{text}<br>PC1 %{x:.3f}<br>PC2 %{y:.3f}<extra></extra>", name="checkpoints",
         )
     )  # fmt: skip
-    kink_points = [i for i, s in enumerate(steps) if s in set(kinks)]
+    marked = [i for i, s in enumerate(steps) if s in set(change_points)]
     fig.add_trace(
         go.Scatter(
-            x=[xs[i] for i in kink_points], y=[ys[i] for i in kink_points], mode="markers+text",
-            text=[f"kink @ {steps[i]}" for i in kink_points], textposition="top center",
-            marker={"symbol": "x", "size": 14, "color": "crimson"}, name="kinks",
+            x=[xs[i] for i in marked], y=[ys[i] for i in marked], mode="markers+text",
+            text=[f"change point @ {steps[i]}" for i in marked], textposition="top center",
+            marker={"symbol": "x", "size": 14, "color": "crimson"}, name="change points",
         )
     )  # fmt: skip
     fig.update_layout(title=title, xaxis_title="PC1", yaxis_title="PC2", height=480)

@@ -13,7 +13,7 @@ import math
 import os
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,19 @@ from experiments.engine.errors import ArtifactError, RunCancelled
 
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_SERIES_POINTS = 5000  # per metric; beyond this the series is thinned (every other point kept)
+
+
+Report = Callable[[float, str], None]  # progress 0..1 and a message: `RunContext.progress` or a part of it
+
+
+def within(report: Report, start: float, end: float, label: str = "") -> Report:
+    """A child's progress (0..1) reported as the range [start, end] of its parent's, its messages prefixed by
+    `label`: a composite kind gives each part its own range, so the bar moves steadily and never jumps back."""
+
+    def child(fraction: float, message: str = "") -> None:
+        report(start + (end - start) * min(1.0, max(0.0, fraction)), f"{label}{message}")
+
+    return child
 
 
 @dataclass(frozen=True)

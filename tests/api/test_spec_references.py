@@ -171,6 +171,20 @@ def test_repeated_tokens_longer_than_a_checkpoints_context_are_refused(user, ide
     assert post_spec(user, idea, "head_detection", params).status_code == 201
 
 
+def test_depth_comparison_evaluation_longer_than_a_compared_runs_context_is_refused(user, idea):
+    run = training_run(n_ctx=16)
+    response = post_spec(user, idea, "attention_depth_comparison", {"runs": [run.pk]})
+    assert_refused(response, "params.eval_data.half_length", f"Run {run.pk}:", "the model's context is 16")
+    params = {"runs": [run.pk], "eval_data": {"n_sequences": 8, "half_length": 7}}
+    assert post_spec(user, idea, "attention_depth_comparison", params).status_code == 201
+
+
+def test_depth_comparison_evaluation_longer_than_the_trained_models_context_is_refused(user, idea):
+    params = {"training": {"model": {"n_ctx": 32}}}
+    response = post_spec(user, idea, "attention_depth_comparison", params)
+    assert_refused(response, "params", "eval_data: half_length=31 makes sequences of 63 tokens")
+
+
 # --- at trigger ---------------------------------------------------------------------------------------------------
 
 

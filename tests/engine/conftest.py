@@ -33,6 +33,13 @@ class LocalRuns:
         self.contexts[run_id] = ctx
         return run_id, result, ctx
 
+    def adopt(self, ctx: RunContext) -> int:
+        """Number a run executed elsewhere (another process, with its own LocalRuns) as one of these."""
+        run_id = len(self.contexts) + 1
+        ctx.artifact_resolver = self
+        self.contexts[run_id] = ctx
+        return run_id
+
     def artifact_path(self, run_id: int, name: str) -> Path:
         ctx = self.contexts.get(run_id)
         if ctx is None or name not in ctx.artifacts:

@@ -1,4 +1,4 @@
-"""Research claims the interpretability kinds must reproduce, with fixed seeds and the default budget.
+"""Research claims the interpretability kinds must reproduce, on seeds nobody tuned with, at the kinds' defaults.
 
 Olsson et al. 2022 ("In-context Learning and Induction Heads") and Elhage et al.
 2021 ("A Mathematical Framework for Transformer Circuits"): a two-layer
@@ -6,119 +6,228 @@ attention-only transformer forms induction heads, which K-compose with a
 previous-token head in the layer below, make repeated text predictable, and
 form in a phase change visible in the training trajectory; a one-layer model
 cannot form them.
+
+TEST_SEEDS were drawn once, at random, from 0..10^9 (`secrets.randbelow`) after
+the defaults were settled, and were never used to tune anything. Each claim is
+checked on all five, at the strength the kinds' descriptions state ("4 of 5"
+where a seed may legitimately be slow); docs/science.md lists the tuning seeds
+and what each test seed gave.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+import torch
+from safetensors.torch import load_file
+
+from experiments.engine.training import SMALL_ATTN_ONLY
 
 pytestmark = pytest.mark.slow
 
-ARCH = {"n_heads": 4, "d_model": 64, "d_head": 16, "n_ctx": 64, "d_vocab": 64}
+TEST_SEEDS = (143399875, 443286982, 485787925, 123046593, 774199444)
+MODELS = {  # name: model override of train_transformer's default
+    "two_layer": {},
+    "two_layer_vocab48": {"d_vocab": 48},
+    "two_layer_vocab96": {"d_vocab": 96},
+    "one_layer": {"n_layers": 1},
+}
+# A configuration known to learn a shifted copying circuit (layer-0 heads leaning to q-2 and q-3, layer-1
+# heads reading the earlier copy three after the current token's twin; the induction score stays near 0): the
+# settings this project used before its defaults were made robust, on a seed an outside review found it with.
+SHIFTED_CIRCUIT = ({"model": {"d_vocab": 96}, "warmup_steps": 50}, 2718)
+
+
+def _train(job: tuple[str, dict, int, str]):
+    """Train in a worker process (one thread each, so two run side by side on two cores)."""
+    from pathlib import Path
+
+    from tests.engine.conftest import LocalRuns
+
+    torch.set_num_threads(1)
+    name, params, seed, root = job
+    runs = LocalRuns(Path(root) / f"{name}-{seed}")
+    _, result, ctx = runs.run("train_transformer", params, seed=seed)
+    return name, seed, result, ctx
 
 
 @pytest.fixture(scope="module")
-def two_layer(local_runs):
-    """A 2-layer attention-only model trained with train_transformer's defaults (seed 0)."""
-    run_id, result, _ = local_runs.run("train_transformer", {"model": {"n_layers": 2, **ARCH}}, seed=0)
-    return run_id, result
+def training(local_runs, tmp_path_factory):
+    """Every model the claims need, trained two at a time: {(name, seed): (run id in local_runs, its result)}."""
+    root = tmp_path_factory.mktemp("science")
+    jobs = [(name, {"model": override}, seed, str(root)) for name, override in MODELS.items() for seed in TEST_SEEDS]
+    jobs.append(("shifted", SHIFTED_CIRCUIT[0], SHIFTED_CIRCUIT[1], str(root)))
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(_train, jobs))
+    return {(name, seed): (local_runs.adopt(ctx), result) for name, seed, result, ctx in done}
 
 
 @pytest.fixture(scope="module")
-def one_layer(local_runs):
-    run_id, result, _ = local_runs.run("train_transformer", {"model": {"n_layers": 1, **ARCH}}, seed=0)
-    return run_id, result
+def trained(training):
+    return {key: run_id for key, (run_id, _) in training.items()}
 
 
-def final(run_id: int) -> dict:
-    return {"source": "run", "run": run_id, "artifact": "checkpoint-3000"}
-
-
-@pytest.fixture(scope="module")
-def two_layer_heads(local_runs, two_layer):
-    return local_runs.run("head_detection", {"model": final(two_layer[0])})[1]
+def final(run_id: int, step: int = 3000) -> dict:
+    return {"source": "run", "run": run_id, "artifact": f"checkpoint-{step}"}
 
 
 @pytest.fixture(scope="module")
-def two_layer_composition(local_runs, two_layer):
-    return local_runs.run("composition_scores", {"model": final(two_layer[0])})
+def heads(local_runs, trained):
+    """head_detection of the last checkpoint of every model trained with the defaults."""
+    return {
+        key: local_runs.run("head_detection", {"model": final(run_id)})[1]
+        for key, run_id in trained.items()
+        if key[0] in MODELS
+    }
 
 
-def test_two_layer_attention_only_model_forms_an_induction_head(two_layer_heads):
-    metrics = two_layer_heads.metrics
-    assert metrics["max_induction_score"] >= 0.5
-    assert metrics["n_induction_heads"] >= 1
-    induction_layers = {h["layer"] for h in two_layer_heads.summary["heads"] if "induction" in h["types"]}
-    assert induction_layers == {1}  # induction needs a layer below to read from
-    # In-context learning: the repeated half is predicted far better than the random half.
-    assert metrics["repeated_second_half_loss"] < 0.3 * metrics["repeated_first_half_loss"]
+@pytest.fixture(scope="module")
+def trajectories(local_runs, trained):
+    keys = [(name, seed) for name in ("two_layer", "one_layer") for seed in TEST_SEEDS]
+    return {key: local_runs.run("checkpoint_pca", {"run": trained[key]})[1] for key in keys}
 
 
-def test_one_layer_model_forms_no_induction_head(local_runs, one_layer):
-    metrics = local_runs.run("head_detection", {"model": final(one_layer[0])})[1].metrics
-    assert metrics["max_induction_score"] < 0.3
-    assert metrics["repeated_second_half_loss"] > 0.9 * metrics["repeated_first_half_loss"]
+def seeds_where(heads, name: str, holds) -> list[int]:
+    return [seed for seed in TEST_SEEDS if holds(heads[(name, seed)])]
 
 
-def test_one_layer_model_cannot_predict_copied_segments_by_position(one_layer, two_layer):
-    """The copy lands at a random distance, so position alone does not help: one layer stays at chance."""
-    chance = math.log(ARCH["d_vocab"] - 1)
-    one, two = one_layer[1].metrics, two_layer[1].metrics
-    # Were the copy always at one distance, a single layer could attend by relative position and copy
-    # (accuracy near 1). At random distances it can only favour tokens seen in the context (about 40 of
-    # 63): it rarely picks the right one and its loss stays near chance. Two layers find the earlier copy
-    # and read what followed it.
-    assert one["copied_segment_accuracy"] < 0.25
-    assert one["copied_segment_loss"] > 0.8 * chance
-    assert two["copied_segment_accuracy"] > 0.8
-    assert two["copied_segment_loss"] < 0.3 * chance
+def test_defaults_are_the_small_model():
+    assert (SMALL_ATTN_ONLY.n_layers, SMALL_ATTN_ONLY.n_heads, SMALL_ATTN_ONLY.d_vocab) == (2, 4, 64)
 
 
-def test_induction_head_k_composes_with_the_previous_token_head_above_chance(two_layer_heads, two_layer_composition):
-    heads = two_layer_heads.summary["heads"]
-    induction = max((h for h in heads if h["layer"] == 1), key=lambda h: h["induction"])
-    previous = max((h for h in heads if h["layer"] == 0), key=lambda h: h["previous_token"])
-    assert "previous_token" in previous["types"]
-
-    _, result, ctx = two_layer_composition
-    from safetensors.torch import load_file
-
-    scores = load_file(str(ctx.artifact_dir / ctx.artifacts["composition_scores"].path))["K"]
-    k_score = float(scores[previous["layer"], previous["head"], induction["layer"], induction["head"]])
-    baseline = result.summary["baseline"]["K"]
-    assert k_score > baseline["mean"] + 3 * baseline["std"]
-    # And K-composition, not Q or V, is what stands out for this pair.
-    strongest = result.summary["strongest"][0]
-    assert strongest["mode"] == "K" and strongest["writer"][0] == 0 and strongest["reader"][0] == 1
+@pytest.mark.parametrize("name", ["two_layer", "two_layer_vocab48"])
+def test_two_layer_models_form_an_induction_head_in_at_least_4_of_5_seeds(heads, name):
+    formed = seeds_where(heads, name, lambda r: r.metrics["max_induction_score"] >= 0.5)
+    assert len(formed) >= 4, {s: round(heads[(name, s)].metrics["max_induction_score"], 3) for s in TEST_SEEDS}
+    for seed in formed:
+        induction_layers = {h["layer"] for h in heads[(name, seed)].summary["heads"] if "induction" in h["types"]}
+        assert induction_layers == {1}  # induction needs a layer below to read from
 
 
-def test_ablating_the_induction_circuit_costs_more_than_any_other_head(local_runs, two_layer, two_layer_heads):
-    ranking = local_runs.run("head_ablation", {"model": final(two_layer[0])})[1].summary["ranking"]
-    circuit = {(h["layer"], h["head"]) for h in two_layer_heads.summary["heads"] if h["types"]}
-    assert circuit, "no induction or previous-token heads to test"
-    inside = max(r["loss_increase"] for r in ranking if (r["layer"], r["head"]) in circuit)
-    outside = max((r["loss_increase"] for r in ranking if (r["layer"], r["head"]) not in circuit), default=0.0)
-    assert inside > outside
-    assert inside > 0.1
+@pytest.mark.parametrize("name", ["two_layer", "two_layer_vocab48", "two_layer_vocab96"])
+def test_every_two_layer_model_learns_in_context(heads, name):
+    for seed in TEST_SEEDS:
+        metrics = heads[(name, seed)].metrics
+        assert metrics["repeated_second_half_loss"] < 0.4 * metrics["repeated_first_half_loss"], seed
 
 
-def test_checkpoint_pca_finds_a_kink_where_the_induction_head_forms(local_runs, two_layer):
-    result = local_runs.run("checkpoint_pca", {"run": two_layer[0]})[1]
-    formation = result.metrics["induction_formation_step"]
-    kinks = [k["step"] for k in result.summary["kinks"]]
-    assert kinks, "the trajectory has no kink"
-    # Checkpoints are log-spaced, so "near" is within a factor of 1.5 of the formation step.
-    assert any(formation / 1.5 <= step <= formation * 1.5 for step in kinks), (formation, kinks)
+def test_vocab_96_models_form_a_copying_circuit_in_at_least_4_of_5_seeds(heads):
+    formed = seeds_where(heads, "two_layer_vocab96", lambda r: r.metrics["max_copying_score"] >= 0.5)
+    scores = {s: round(heads[("two_layer_vocab96", s)].metrics["max_copying_score"], 3) for s in TEST_SEEDS}
+    assert len(formed) >= 4, scores
 
 
-def test_depth_comparison_reports_induction_only_with_depth(local_runs, one_layer, two_layer):
-    result = local_runs.run("attention_depth_comparison", {"runs": [one_layer[0], two_layer[0]]})[1]
+def test_one_layer_models_form_no_induction_head_and_barely_learn_in_context(heads):
+    for seed in TEST_SEEDS:
+        metrics = heads[("one_layer", seed)].metrics
+        assert metrics["max_induction_score"] < 0.2, seed
+        assert metrics["max_copying_score"] < 0.2, seed
+        assert metrics["repeated_second_half_loss"] > 0.85 * metrics["repeated_first_half_loss"], seed
+
+
+def test_one_layer_models_cannot_predict_copied_segments_by_position(training):
+    """The copies land at random distances, so position alone does not help: one layer stays near chance."""
+    chance = math.log(SMALL_ATTN_ONLY.d_vocab - 1)
+    for seed in TEST_SEEDS:
+        one, two = training[("one_layer", seed)][1].metrics, training[("two_layer", seed)][1].metrics
+        # It can only favour tokens seen in the context; it rarely picks the right one. Two layers find the
+        # earlier copy and read what followed it.
+        assert one["copied_segment_accuracy"] < 0.3, seed
+        assert one["copied_segment_loss"] > 0.7 * chance, seed
+        assert two["copied_segment_loss"] < 0.5 * one["copied_segment_loss"], seed
+
+
+def test_the_shifted_circuit_shows_as_copying_with_its_offsets(local_runs, trained):
+    """Induction scores miss this circuit; the copying and look-back families find it and name its offsets."""
+    result = local_runs.run("head_detection", {"model": final(trained[("shifted", SHIFTED_CIRCUIT[1])])})[1]
+    assert result.metrics["max_induction_score"] < 0.2
+    assert result.metrics["repeated_second_half_loss"] < 0.4 * result.metrics["repeated_first_half_loss"]
+    layer_copying = result.summary["circuit"]["layer_copying"]
+    assert layer_copying[1] >= 0.45 and layer_copying[0] < 0.1, layer_copying
+    rows = result.summary["heads"]
+    reader = max((h for h in rows if h["layer"] == 1), key=lambda h: h["copying"])
+    writer = max((h for h in rows if h["layer"] == 0), key=lambda h: h["look_back"])
+    assert reader["copying"] >= 0.35 and reader["copying_offset"] == 3, reader
+    assert writer["look_back_offset"] in (2, 3), writer
+
+
+def test_one_layer_trajectories_have_no_change_point_in_at_least_4_of_5_seeds(trajectories):
+    quiet = [s for s in TEST_SEEDS if trajectories[("one_layer", s)].metrics["n_change_points"] == 0]
+    assert len(quiet) >= 4, {s: trajectories[("one_layer", s)].summary["change_points"] for s in TEST_SEEDS}
+
+
+def test_two_layer_change_point_falls_within_25_percent_of_induction_formation(trajectories):
+    hits = []
+    for seed in TEST_SEEDS:
+        metrics = trajectories[("two_layer", seed)].metrics
+        formation = metrics.get("induction_formation_step")
+        hits.append(
+            formation is not None
+            and "change_point_step" in metrics
+            and abs(metrics["change_point_step"] - formation) <= 0.25 * formation
+        )
+    assert sum(hits) >= 4, {s: trajectories[("two_layer", s)].metrics for s in TEST_SEEDS}
+
+
+def _formed(heads) -> list[int]:
+    return seeds_where(heads, "two_layer", lambda r: r.metrics["max_induction_score"] >= 0.5)
+
+
+def test_induction_head_k_composes_with_its_previous_token_head_against_every_baseline(local_runs, trained, heads):
+    for seed in _formed(heads):
+        rows = heads[("two_layer", seed)].summary["heads"]
+        induction = max((h for h in rows if h["layer"] == 1), key=lambda h: h["induction"])
+        previous = max((h for h in rows if h["layer"] == 0), key=lambda h: h["previous_token"])
+        assert "previous_token" in previous["types"], seed
+        _, result, ctx = local_runs.run("composition_scores", {"model": final(trained[("two_layer", seed)])})
+        saved = load_file(str(ctx.artifact_dir / ctx.artifacts["composition_scores"].path))
+        pair = (previous["layer"], previous["head"], induction["layer"], induction["head"])
+        baseline = result.summary["baseline"]["K"]
+        assert float(saved["K"][pair]) > baseline["mean"] + 3 * baseline["std"], seed
+        assert float(saved["K_own_z"][pair]) > 2, seed  # stands out among the same layers' pairs
+        named = [r for r in result.summary["strongest"] if (*r["writer"], *r["reader"]) == pair and r["mode"] == "K"]
+        assert named and named[0]["above_chance"] and named[0]["permutation_p"] <= 0.01, (seed, named)
+
+
+def test_ablating_the_circuit_costs_more_than_any_other_head(local_runs, trained, heads):
+    for seed in _formed(heads):
+        rows = heads[("two_layer", seed)].summary["heads"]
+        roles = {"induction", "previous_token", "copying", "look_back"}
+        circuit = {(h["layer"], h["head"]) for h in rows if roles & set(h["types"])}
+        ranking = local_runs.run("head_ablation", {"model": final(trained[("two_layer", seed)])})[1].summary["ranking"]
+        top = ranking[0]
+        assert (top["layer"], top["head"]) in circuit, (seed, top)
+        assert top["loss_increase"] > 0.1, seed
+
+
+def test_random_models_have_few_compositions_above_chance(local_runs):
+    """The strict rule rarely fires on an untrained model (the lenient one is the random baseline itself)."""
+    config = {**SMALL_ATTN_ONLY.model_dump(), "n_layers": 3}
+    false_alarms = []
+    for seed in TEST_SEEDS:
+        model = {"source": "native", "config": config}
+        metrics = local_runs.run("composition_scores", {"model": model}, seed=seed)[1].metrics
+        false_alarms.append(sum(metrics[f"n_{m}_above_chance"] for m in "qkv"))
+    pairs = 3 * 3 * 16  # modes x layer pairs x head pairs
+    assert sum(false_alarms) / (len(TEST_SEEDS) * pairs) < 0.02, false_alarms
+
+
+def test_depth_comparison_reports_the_circuit_only_with_depth(local_runs, trained, heads):
+    seed = _formed(heads)[0]
+    runs = [trained[("one_layer", seed)], trained[("two_layer", seed)]]
+    result = local_runs.run("attention_depth_comparison", {"runs": runs})[1]
     metrics = result.metrics
     assert metrics["L1_n_induction_heads"] == 0 and metrics["L2_n_induction_heads"] >= 1
-    assert metrics["L2_copied_segment_loss"] < 0.3 * metrics["L1_copied_segment_loss"]
+    assert metrics["L2_copied_segment_loss"] < 0.5 * metrics["L1_copied_segment_loss"]
     assert metrics["L2_n_k_above_chance"] >= 1
     rows = {row["depth"]: row for row in result.summary["rows"]}
     assert set(rows) == {1, 2}
     assert rows[2]["most_important_heads"][0]["types"]  # the most important head has a known role
+    assert rows[2]["copying_heads"] and rows[2]["copying_heads"][0]["offset"] == 1
+    # Progress moves through each model's part of the bar instead of sticking at the end of it.
+    log = local_runs.contexts[max(local_runs.contexts)].reporter.progress_log
+    second = [fraction for fraction, message in log if message.startswith("2-layer model: checkpoint")]
+    assert second == sorted(set(second)) and second[-1] - second[0] > 0.3
+    assert log[-1][0] == pytest.approx(1.0)

@@ -72,7 +72,6 @@ def test_params_are_strict_about_json_types():
         ("train_transformer", {"lr": float("inf")}, "lr"),
         ("train_transformer", {"weight_decay": float("-inf")}, "weight_decay"),
         ("attention_depth_comparison", {"training": {"lr": float("nan")}}, "training.lr"),
-        ("checkpoint_pca", {"run": 1, "min_angle": float("inf")}, "min_angle"),
     ],
 )
 def test_params_refuse_non_finite_numbers_as_such(key, params, field):

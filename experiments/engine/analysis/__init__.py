@@ -1,1 +1,1 @@
-"""Interpretability measurements shared by the kinds: head scores, composition, ablation, trajectory kinks."""
+"""Interpretability measurements shared by the kinds: head scores, composition, ablation, trajectory change points."""

@@ -1,20 +1,25 @@
-"""Q-, K- and V-composition between every pair of heads in different layers, against chance.
+"""Q-, K- and V-composition between every pair of heads in different layers, against three baselines.
 
 Follows Elhage et al. 2021, "A Mathematical Framework for Transformer
 Circuits": how much of what an earlier head writes (its OV circuit) lands in
-what a later head reads through its queries (Q), keys (K) or values (V).
-Random weight matrices already score above zero, so every score is reported
-beside the same score of a randomly initialised model of the same shape; a
-composition is above chance when it exceeds that baseline's mean + 3 standard
-deviations. An induction head K-composes with the previous-token head it
-relies on.
+what a later head reads through its queries (Q), keys (K) or values (V). A
+trained model's scores are compared with a random model of the same shape,
+with the model's own other pairs between the same layers, and with a
+permutation test that shuffles the residual dimensions the writer writes to
+(see `experiments.engine.analysis.composition`). A composition counts as
+above chance only when it beats both the random model (3 sd) and its own
+layers (2 sd); the lenient count against the random model alone is reported
+beside it, because trained heads often all beat a random model. An induction
+head K-composes with the previous-token head it relies on; in the project's
+checks that pair stood out from its own layers in every 2-layer model that
+formed the circuit (docs/science.md).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from experiments.engine.analysis.composition import CHANCE_SIGMAS, MODES, composition
+from experiments.engine.analysis.composition import MODES, RULE, composition
 from experiments.engine.models import ModelRef, load_model
 from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
@@ -27,7 +32,15 @@ SOFT_TIME_LIMIT = 1800
 TIME_LIMIT = 1860
 METRICS = {
     **{f"max_{m.lower()}_composition": f"Strongest {m}-composition score of any head pair." for m in MODES},
-    **{f"n_{m.lower()}_above_chance": f"{m}-compositions above the random baseline's mean + 3 sd." for m in MODES},
+    **{
+        f"n_{m.lower()}_above_chance": f"{m}-compositions more than 3 sd above a random model's pairs and 2 sd above "
+        "the model's other pairs between the same layers."
+        for m in MODES
+    },
+    **{
+        f"n_{m.lower()}_above_random_model": f"{m}-compositions more than 3 sd above a random model's pairs (lenient)."
+        for m in MODES
+    },
     **{f"baseline_{m.lower()}_mean": f"Mean {m}-composition of a random model of the same shape." for m in MODES},
 }
 
@@ -46,11 +59,17 @@ def run(params: Params, ctx) -> KindResult:
     ctx.check_cancelled()
     metrics = {}
     for mode in MODES:
-        scores = result.scores[mode]
-        metrics[f"max_{mode.lower()}_composition"] = float(scores.max())
-        metrics[f"n_{mode.lower()}_above_chance"] = int((scores > result.threshold(mode)).sum())
+        metrics[f"max_{mode.lower()}_composition"] = float(result.scores[mode].max())
+        metrics[f"n_{mode.lower()}_above_chance"] = int(result.above_chance(mode).sum())
+        metrics[f"n_{mode.lower()}_above_random_model"] = result.n_above_random(mode)
         metrics[f"baseline_{mode.lower()}_mean"] = result.baseline_mean[mode]
-    ctx.save_artifact("composition_scores", {mode: s.contiguous() for mode, s in result.scores.items()})
+    ctx.save_artifact(
+        "composition_scores",
+        {
+            **{m: s.contiguous() for m, s in result.scores.items()},
+            **{f"{m}_own_z": z.contiguous() for m, z in result.own_z.items()},
+        },
+    )
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     # Rows: writer heads (layer, head); columns: reader heads.
     flat = {m: s.reshape(n_layers * n_heads, n_layers * n_heads) for m, s in result.scores.items()}
@@ -58,8 +77,8 @@ def run(params: Params, ctx) -> KindResult:
         "composition_heatmap", head_heatmaps(flat, title="Composition (rows: writer L*H+h, columns: reader)", zmax=None)
     )
     summary = {
-        "strongest": result.strongest(params.top_k),
+        "strongest": result.strongest(params.top_k, seed=params.baseline_seed),
         "baseline": {m: {"mean": result.baseline_mean[m], "std": result.baseline_std[m]} for m in MODES},
-        "chance_rule": f"above chance = score > baseline mean + {CHANCE_SIGMAS:g} sd",
+        "chance_rule": RULE,
     }
     return KindResult(metrics=metrics, summary=summary)

@@ -3,8 +3,9 @@
 Zero- or mean-ablates each head (mean: its output at each position replaced
 by the batch mean there) on a dataset, measures the increase of the mean
 next-token loss, ranks the heads, and joins each with its type from
-`head_detection` (induction, previous-token, duplicate-token), so that
-important heads that are *not* induction heads stand out, as the catalogue's
+`head_detection` (induction, previous-token, duplicate-token, and the
+generalised copying and look-back families), so that important heads that
+are *not* induction heads stand out, as the catalogue's
 first idea asks. All heads are ablated in a few batched passes that start from
 the cached residual stream (see `experiments.engine.analysis.ablation`); the
 result equals a one-head-at-a-time loop with TransformerLens hooks.
@@ -21,7 +22,7 @@ from pydantic import Field
 from safetensors.torch import load_file
 
 from experiments.engine.analysis.ablation import head_ablation
-from experiments.engine.analysis.heads import HeadScores, head_scores
+from experiments.engine.analysis.heads import HeadScores, copies_in_context, head_scores
 from experiments.engine.datasets import EvalData, RepeatedRandomTokens
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.kinds._inputs import data_fits_model, eval_tokens, repeated_tokens_for
@@ -38,14 +39,21 @@ SOFT_TIME_LIMIT = 3600
 TIME_LIMIT = 3660
 IMPORTANT_MIN_NATS = 0.05
 IMPORTANT_FRACTION = 0.10
-TYPE_COLORS = {"induction": "#4338ca", "previous_token": "#0f766e", "duplicate_token": "#b45309", "": "#9ca3af"}
+TYPE_COLORS = {
+    "induction": "#4338ca",
+    "previous_token": "#0f766e",
+    "duplicate_token": "#b45309",
+    "copying": "#7c3aed",
+    "look_back": "#0d9488",
+    "": "#9ca3af",
+}
 METRICS = {
     "clean_loss": "Mean next-token loss without ablation.",
     "max_loss_increase": "Loss increase of the most important head (nats).",
     "most_important_layer": "Layer of the most important head.",
     "most_important_head": "Index (within its layer) of the most important head.",
     "n_important_heads": "Heads whose ablation costs >= 0.05 nats and >= 10% of the top head's cost.",
-    "n_important_non_induction_heads": "Important heads that are not induction heads.",
+    "n_important_non_induction_heads": "Important heads that are neither induction nor copying heads.",
 }
 
 
@@ -87,7 +95,7 @@ def _head_types(params: Params, model, ctx) -> HeadScores:
                 f"Run {params.head_types_from_run} scored a model of {tuple(saved['induction'].shape)} layers x heads; "
                 f"this one has {shape}. Use a head_detection run of the same model."
             )
-        return HeadScores(saved["induction"], saved["previous_token"], saved["duplicate_token"])
+        return HeadScores.from_tensors(saved)
     half = min(31, (model.cfg.n_ctx - 1) // 2)
     return head_scores(
         model, repeated_tokens_for(model, RepeatedRandomTokens(n_sequences=32, half_length=half), ctx.device)
@@ -141,6 +149,6 @@ def run(params: Params, ctx) -> KindResult:
         "most_important_layer": ranked[0]["layer"],
         "most_important_head": ranked[0]["head"],
         "n_important_heads": len(important),
-        "n_important_non_induction_heads": sum("induction" not in r["types"] for r in important),
+        "n_important_non_induction_heads": sum(not copies_in_context(r["types"]) for r in important),
     }
     return KindResult(metrics=metrics, summary={"ranking": ranked, "mode": params.mode, "clean_loss": clean})

@@ -1,19 +1,30 @@
-"""Find previous-token, duplicate-token and induction heads.
+"""Find induction, previous-token and duplicate-token heads, and in-context copying circuits whatever their offsets.
 
-Scores every head on repeated random tokens (BOS, r_1..r_h, r_1..r_h): the
-mean attention on the previous token, on the earlier copy of the current token
-(duplicate), and on the token after that copy (induction), as in Olsson et al.
-2022 and TransformerLens' head detector. A head is classified as a type when
-its score reaches 0.4 (see `experiments.engine.analysis.heads.THRESHOLDS`).
-Also reports the loss on each half of the repeated tokens: a model with
-working induction heads predicts the second half far better than the first.
+Scores every head on repeated random tokens (BOS, r_1..r_h, r_1..r_h), as in
+Olsson et al. 2022 and TransformerLens' head detector: the mean attention on
+the previous token, on the earlier copy of the current token (duplicate), and
+on the token after that copy (induction). Beside those fixed offsets, two
+generalised families (see `experiments.engine.analysis.heads`):
+
+- copying: attention into the earlier copy that lands on keys whose value,
+  read out through the unembedding, raises the correct next token (direct
+  logit attribution), with the offset where it lands (1 for the textbook
+  induction head);
+- look-back: attention to q-k for k up to 4, with that k.
+
+A head gets a type or family when its score reaches 0.4. The summary names
+the circuit: its copying heads and look-back heads with their offsets. Some
+small models copy in context with a shifted circuit (look-back heads at k = 2
+and 3, a copying head landing at offset 3): its induction score is near 0,
+its copying score is not. Also reports the loss on each half of the repeated
+tokens: a model that copies in context predicts the second half far better.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from experiments.engine.analysis.heads import THRESHOLDS, head_scores
+from experiments.engine.analysis.heads import FAMILIES, THRESHOLDS, head_scores
 from experiments.engine.datasets import RepeatedRandomTokens
 from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
 from experiments.engine.models import ArtifactResolver, ModelRef, load_model
@@ -23,19 +34,27 @@ from experiments.engine.registry import KindResult
 from experiments.engine.training import repeated_token_losses
 
 KEY = "head_detection"
-TITLE = "Detect induction, previous-token and duplicate-token heads"
+TITLE = "Detect induction, previous-token, duplicate-token and copying heads"
 DEVICE = "cpu"
 SOFT_TIME_LIMIT = 1800
 TIME_LIMIT = 1860
+_MEANINGS = {
+    "induction": "induction score (attention to the token after the earlier copy)",
+    "previous_token": "previous-token score",
+    "duplicate_token": "duplicate-token score",
+    "copying": "copying score (attention into the earlier copy on keys that supply the answer)",
+    "look_back": "look-back score (attention to q-k, k <= 4)",
+}
 METRICS = {
-    "max_induction_score": "Highest induction score of any head (0..1).",
-    "n_induction_heads": "Heads with induction score >= 0.4.",
-    "max_previous_token_score": "Highest previous-token score of any head (0..1).",
-    "n_previous_token_heads": "Heads with previous-token score >= 0.4.",
-    "max_duplicate_token_score": "Highest duplicate-token score of any head (0..1).",
-    "n_duplicate_token_heads": "Heads with duplicate-token score >= 0.4.",
+    **{f"max_{name}_score": f"Highest {meaning} of any head (0..1)." for name, meaning in _MEANINGS.items()},
+    **{f"n_{name}_heads": f"Heads with {name.replace('_', '-')} score >= 0.4." for name in _MEANINGS},
+    "copying_offset": "Where the strongest copying head attends, relative to the earlier copy of the current token "
+    "(1 = textbook induction).",
+    "look_back_offset": "k of the strongest look-back head (1 = previous token).",
+    "max_layer_copying_score": "Copying score of the best layer's heads taken together (a circuit spread over "
+    "several heads shows here).",
     "repeated_first_half_loss": "Loss on the first half of the repeated tokens.",
-    "repeated_second_half_loss": "Loss on the second half: far lower when induction works.",
+    "repeated_second_half_loss": "Loss on the second half: far lower when the model copies in context.",
 }
 
 
@@ -58,20 +77,18 @@ def run(params: Params, ctx) -> KindResult:
     scores = head_scores(model, tokens)
     first, second = repeated_token_losses(model, tokens)
     by_type = scores.by_type()
-    ctx.save_artifact("head_scores", {name: s.contiguous() for name, s in by_type.items()})
+    ctx.save_artifact("head_scores", scores.tensors())
     ctx.save_artifact("head_scores_heatmap", head_heatmaps(by_type, title="Head scores on repeated random tokens"))
-    heads = [
-        {
-            "layer": layer,
-            "head": head,
-            **{name: round(float(s[layer, head]), 4) for name, s in by_type.items()},
-            "types": scores.types_of(layer, head),
-        }
-        for layer in range(scores.induction.shape[0])
-        for head in range(scores.induction.shape[1])
-    ]
+    n_layers, n_heads = scores.shape
+    heads = [scores.head_row(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     metrics = {"repeated_first_half_loss": first, "repeated_second_half_loss": second}
     for name, s in by_type.items():
         metrics[f"max_{name}_score"] = float(s.max())
         metrics[f"n_{name}_heads"] = len(scores.heads_of_type(name))
-    return KindResult(metrics=metrics, summary={"heads": heads, "thresholds": THRESHOLDS})
+    circuit = scores.circuit()
+    if circuit["layer_copying"]:
+        metrics["max_layer_copying_score"] = max(circuit["layer_copying"])
+    for family in FAMILIES:
+        if circuit[family]:
+            metrics[f"{family}_offset"] = circuit[family][0]["offset"]
+    return KindResult(metrics=metrics, summary={"heads": heads, "circuit": circuit, "thresholds": THRESHOLDS})

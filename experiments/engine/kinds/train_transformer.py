@@ -12,6 +12,13 @@ with `{"source": "run", "run": <this run>, "artifact": "checkpoint-<step>"}`.
 
 Training uses a lean module with fused attention and the same parameters as
 the TL-native model; its weights load into a TransformerBridge unchanged.
+
+How robust the defaults are (docs/science.md): the 2-layer model formed an
+induction head (score >= 0.5) by step 3000 in every tuning run and in at least
+4 of 5 test seeds nobody tuned with, with vocabularies of 64 and 48; with 96 it
+formed a copying circuit. The 300-step warm-up is what made that hold: with 50,
+some seeds stayed on the loss plateau or learned a shifted circuit. A partial
+`model` (say `{"n_layers": 1}`) changes only the fields it names.
 """
 
 from __future__ import annotations
