@@ -189,7 +189,8 @@ def train(
             ctx.log_metric(f"{name_prefix}repeated_tokens_second_half_loss", second, step)
             outcome.repeated_first_half_loss, outcome.repeated_second_half_loss = first, second
         if step in schedule:
-            outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, step))
+            meta = {"step": step, "warmup_steps": params.warmup_steps}
+            outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, meta))
         report(step / params.steps, f"step {step}/{params.steps}, loss {recent[-1]:.3f}")
 
     outcome.final_loss = float(np.mean(recent))
@@ -202,10 +203,10 @@ def train(
     return outcome
 
 
-def _checkpoint(model: LeanTransformer, config: NativeConfig, ctx, prefix: str, step: int) -> dict:
-    name = f"{prefix}checkpoint-{step}"
+def _checkpoint(model: LeanTransformer, config: NativeConfig, ctx, prefix: str, meta: dict) -> dict:
+    name = f"{prefix}checkpoint-{meta['step']}"
     ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
     filename = f"{name}.safetensors"
-    save_checkpoint(lean_state_to_bridge(model), config, ctx.artifact_dir / filename, meta={"step": step})
-    ctx.register_file(name, filename, "checkpoint", "application/octet-stream", meta={"step": step})
-    return {"step": step, "artifact": name}
+    save_checkpoint(lean_state_to_bridge(model), config, ctx.artifact_dir / filename, meta=meta)
+    ctx.register_file(name, filename, "checkpoint", "application/octet-stream", meta=meta)
+    return {"step": meta["step"], "artifact": name}

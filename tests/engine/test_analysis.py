@@ -164,3 +164,10 @@ def test_a_burst_is_a_change_point_at_its_step_with_its_significance():
 
 def test_too_few_checkpoints_are_not_tested():
     assert stretches(torch.randn(5, 4), [1, 2, 3, 4, 5]) == []
+
+
+def test_a_burst_during_the_warm_up_is_not_tested():
+    burst = STEPS[6]
+    result = trajectory(smooth_trajectory(STEPS, burst_at=burst), STEPS, from_step=STEPS[10])
+    assert result.change_points == []
+    assert all(s.from_step >= STEPS[10] for s in stretches(smooth_trajectory(STEPS), STEPS, from_step=STEPS[10]))

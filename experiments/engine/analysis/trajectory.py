@@ -16,9 +16,12 @@ deviation): a one-sided normal p-value, multiplied by the number of stretches
 tested (Bonferroni). A change point is a stretch that is both significant
 (adjusted p < `ALPHA`) and large (at least `MIN_SPEED_RATIO` times the trend's
 speed): significance alone would flag small wiggles of a very smooth curve, and
-size alone would flag noise. On 1-layer attention-only models, which have no
-phase change, the largest burst is 1.3-1.5x the trend; where a 2-layer model
-forms its induction circuit it is 2-5x.
+size alone would flag noise. Stretches that start during the learning-rate
+warm-up are part of the trend but are not tested: there the schedule, not the
+model, sets the speed (the training run records its warm-up in each checkpoint).
+On 1-layer attention-only models, which have no phase change, the largest burst
+after the warm-up was 1.3-1.5x the trend; where a 2-layer model formed its
+induction circuit it was 2-5x (docs/science.md).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ OUTLIER_SIGMAS = 2.5
 RULE = (
     f"change point = a stretch between checkpoints where the trajectory moves at least {MIN_SPEED_RATIO:g}x faster "
     f"than its smooth trend (a robust quadratic in log-step), with a Bonferroni-adjusted p < {ALPHA:g} against the "
-    f"trajectory's own noise"
+    f"trajectory's own noise; stretches during the learning-rate warm-up are not tested"
 )
 
 
@@ -97,8 +100,10 @@ def _robust_quadratic(x: Tensor, y: Tensor) -> tuple[Tensor, float]:
     return residual, max(1.4826 * float((kept - kept.median()).abs().median()), 1e-12)
 
 
-def stretches(vectors: Float[Tensor, "checkpoint feature"], steps: list[int]) -> list[Stretch]:
-    """Every stretch between consecutive checkpoints, tested as a change point (empty if too few checkpoints)."""
+def stretches(vectors: Float[Tensor, "checkpoint feature"], steps: list[int], *, from_step: int = 0) -> list[Stretch]:
+    """The stretches between consecutive checkpoints that start at `from_step` or later, each tested as a change
+    point against the trend of the whole trajectory (empty if there are too few checkpoints). Training's
+    learning-rate warm-up sets the speed by schedule, so callers test from its end."""
     if len(steps) < MIN_CHECKPOINTS:
         return []
     x = torch.tensor(steps, dtype=torch.float64).log()
@@ -106,19 +111,19 @@ def stretches(vectors: Float[Tensor, "checkpoint feature"], steps: list[int]) ->
     speed = moved / (x[1:] - x[:-1])
     middle = (x[1:] + x[:-1]) / 2
     residual, spread = _robust_quadratic(middle, speed.clamp_min(1e-30).log())
-    n = len(residual)
+    tested = [j for j in range(len(residual)) if steps[j] >= from_step]
     found = []
-    for j in range(n):
+    for j in tested:
         z = float(residual[j]) / spread
-        p = min(1.0, n * 0.5 * math.erfc(z / math.sqrt(2)))
+        p = min(1.0, len(tested) * 0.5 * math.erfc(z / math.sqrt(2)))
         ratio = math.exp(float(residual[j]))
         found.append(Stretch(steps[j], steps[j + 1], ratio, z, p, p < ALPHA and ratio >= MIN_SPEED_RATIO))
     return found
 
 
-def trajectory(vectors: Tensor, steps: list[int]) -> Trajectory:
+def trajectory(vectors: Tensor, steps: list[int], *, from_step: int = 0) -> Trajectory:
     coords, explained = pca(vectors, n_components=3)
-    tested = stretches(vectors, steps)
+    tested = stretches(vectors, steps, from_step=from_step)
     strongest = max(tested, key=lambda s: s.speed_ratio, default=None)
     significant = sorted((s for s in tested if s.significant), key=lambda s: s.speed_ratio, reverse=True)
     return Trajectory(coords=coords, explained=explained, strongest=strongest, change_points=significant)

@@ -36,7 +36,7 @@ from experiments.engine.analysis.trajectory import RULE, trajectory
 from experiments.engine.datasets import RepeatedRandomTokens
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
-from experiments.engine.models import ArtifactResolver, RunModelRef, load_checkpoint
+from experiments.engine.models import ArtifactResolver, RunModelRef, load_checkpoint, read_checkpoint_config
 from experiments.engine.params import KindParams
 from experiments.engine.plots import trajectory as trajectory_figure
 from experiments.engine.registry import KindResult
@@ -157,7 +157,8 @@ def analyse(
         raise EngineError(f"PCA of a trajectory needs at least 3 checkpoints; got {len(checkpoints)}.")
     steps = [step for step, _ in checkpoints]
     measured = checkpoint_vectors(checkpoints, params.data, params.measure, ctx, report or ctx.progress, prefix=prefix)
-    result = trajectory(measured["vectors"], steps)
+    warmup = read_checkpoint_config(checkpoints[-1][1])[1].get("warmup_steps", 0)  # older checkpoints: none
+    result = trajectory(measured["vectors"], steps, from_step=warmup)
     change_steps = [c.step for c in result.change_points]
     ctx.save_artifact(
         f"{prefix}trajectory",
@@ -192,6 +193,7 @@ def analyse(
         "change_points": [c.as_dict() for c in result.change_points],
         "strongest_burst": result.strongest.as_dict() if result.strongest else None,
         "change_point_rule": RULE,
+        "tested_from_step": warmup,
         "steps": steps,
         "max_induction_score": [round(v, 4) for v in measured["max_induction_score"]],
         "max_copying_score": [round(v, 4) for v in measured["max_copying_score"]],
