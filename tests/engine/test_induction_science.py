@@ -69,8 +69,8 @@ def trained(training):
     return {key: run_id for key, (run_id, _) in training.items()}
 
 
-def final(run_id: int, step: int = 3000) -> dict:
-    return {"source": "run", "run": run_id, "artifact": f"checkpoint-{step}"}
+def final(run_id: int) -> dict:
+    return {"source": "run", "run": run_id, "artifact": "checkpoint-3000"}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ the compositions above chance, the most important heads and their types
 (important heads that are not induction or copying heads are listed), and the
 change points.
 
-With the defaults (3000 steps per depth, about 6 minutes on two idle cores),
+With the defaults (3000 steps per depth; about 4 minutes on two cores),
 in the project's checks on seeds not used for tuning the 1-layer model formed
 no induction head and no change point, and 2-layer models formed an induction
 head in most seeds (docs/science.md has the seeds and numbers).

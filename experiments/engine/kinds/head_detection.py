@@ -18,6 +18,12 @@ small models copy in context with a shifted circuit (look-back heads at k = 2
 and 3, a copying head landing at offset 3): its induction score is near 0,
 its copying score is not. Also reports the loss on each half of the repeated
 tokens: a model that copies in context predicts the second half far better.
+
+How far it holds (docs/science.md, five seeds not used for tuning): default
+2-layer models scored >= 0.5 as induction heads in at least 4 of 5 seeds with
+vocabularies of 64 and 48 and >= 0.5 as copying heads with 96; 1-layer models
+scored below 0.2 on both; the shifted circuit scored near 0 as induction and
+0.36-0.41 per head (0.51 for its layer) as copying, at offset 3.
 """
 
 from __future__ import annotations
