@@ -86,12 +86,12 @@ def table(found: dict) -> str:
         metrics = found[(name, seed)][1]
         parts = [f"burst {metrics.get('strongest_burst_ratio', float('nan')):.2f}x"]
         if "change_point_step" in metrics:
-            parts.append(f"change point {metrics['change_point_step']} (p {metrics['change_point_p']:.2g})")
+            parts.append(f"change point {metrics['change_point_step']:.0f} (p {metrics['change_point_p']:.2g})")
         else:
             parts.append("no change point")
         if "induction_formation_step" in metrics:
-            parts.append(f"formed {metrics['induction_formation_step']}")
-        parts.append(f"ICL jump {metrics['largest_icl_change_step']}")
+            parts.append(f"formed {metrics['induction_formation_step']:.0f}")
+        parts.append(f"ICL jump {metrics['largest_icl_change_step']:.0f}")
         return ", ".join(parts)
 
     rows = [
