@@ -115,14 +115,18 @@ def copied_segment_eval(
     return float(losses[targets].mean()), float(correct[targets].float().mean())
 
 
+def half_losses(loss: torch.Tensor, half: int) -> tuple[float, float]:
+    """Mean loss on the first and on the second half of BOS + `half` tokens repeated once, from per-token losses
+    where loss[:, i] is the loss of predicting token i+1 from the prefix up to i."""
+    return loss[:, :half].mean().item(), loss[:, half + 1 :].mean().item()
+
+
 def repeated_token_losses(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[float, float]:
     """Mean next-token loss on the first and on the second half of repeated random tokens."""
-    half = (tokens.shape[1] - 1) // 2
     with torch.no_grad():
         logits = model(tokens)
-        # loss[:, i] is the loss of predicting token i+1 from the prefix up to i.
         loss = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
-    return loss[:, :half].mean().item(), loss[:, half + 1 :].mean().item()
+    return half_losses(loss, (tokens.shape[1] - 1) // 2)
 
 
 def train(

@@ -34,6 +34,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from experiments.engine.analysis import robust_spread
 from experiments.engine.models import NativeConfig, build_native
 
 MODES = ("Q", "K", "V")
@@ -79,17 +80,17 @@ class Composition:
     def random_z(self, mode: str) -> Tensor:
         return (self.scores[mode] - self.baseline_mean[mode]) / max(self.baseline_std[mode], 1e-12)
 
+    def above_random(self, mode: str) -> Tensor:
+        """[l1, h1, l2, h2] booleans: beats the random model alone (the lenient rule)."""
+        return later_layer_mask(self.scores[mode]) & (self.random_z(mode) > CHANCE_SIGMAS)
+
     def above_chance(self, mode: str) -> Tensor:
         """[l1, h1, l2, h2] booleans: beats the random model and the pair's own layers (see the module doc)."""
-        return (
-            later_layer_mask(self.scores[mode])
-            & (self.random_z(mode) > CHANCE_SIGMAS)
-            & (self.own_z[mode] > OWN_SIGMAS)
-        )
+        return self.above_random(mode) & (self.own_z[mode] > OWN_SIGMAS)
 
     def n_above_random(self, mode: str) -> int:
         """The lenient count: pairs above the random model alone."""
-        return int((later_layer_mask(self.scores[mode]) & (self.random_z(mode) > CHANCE_SIGMAS)).sum())
+        return int(self.above_random(mode).sum())
 
     def strongest(self, k: int = 10, *, seed: int = 0) -> list[dict]:
         """The k pairs of any mode that stand out most from their own layers, each against every baseline."""
@@ -143,7 +144,7 @@ def own_layer_z(scores: Tensor) -> Tensor:
                 continue
             others = torch.stack([torch.cat([block[:i], block[i + 1 :]]) for i in range(block.numel())])
             centre = others.median(dim=1).values
-            spread = 1.4826 * (others - centre[:, None]).abs().median(dim=1).values
+            spread = robust_spread(others, dim=1)
             z[l1, :, l2, :] = ((block - centre) / spread.clamp_min(1e-12)).view(scores.shape[1], scores.shape[3])
     return z
 

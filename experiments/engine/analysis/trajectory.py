@@ -33,6 +33,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from experiments.engine.analysis import robust_spread
+
 ALPHA = 0.05
 MIN_SPEED_RATIO = 2.0
 MIN_CHECKPOINTS = 8  # a quadratic trend needs a few more stretches than its three coefficients
@@ -90,14 +92,12 @@ def _robust_quadratic(x: Tensor, y: Tensor) -> tuple[Tensor, float]:
     for _ in range(5):
         coef = torch.linalg.lstsq(design[inliers], y[inliers, None]).solution[:, 0]
         residual = y - design @ coef
-        kept = residual[inliers]
-        spread = 1.4826 * float((kept - kept.median()).abs().median())
+        spread = float(robust_spread(residual[inliers]))
         updated = residual.abs() <= OUTLIER_SIGMAS * max(spread, 1e-12)
         if int(updated.sum()) < 4 or bool((updated == inliers).all()):
             break
         inliers = updated
-    kept = residual[inliers]
-    return residual, max(1.4826 * float((kept - kept.median()).abs().median()), 1e-12)
+    return residual, max(float(robust_spread(residual[inliers])), 1e-12)
 
 
 def stretches(vectors: Float[Tensor, "checkpoint feature"], steps: list[int], *, from_step: int = 0) -> list[Stretch]:

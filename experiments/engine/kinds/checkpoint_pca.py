@@ -41,6 +41,7 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import trajectory as trajectory_figure
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import Report
+from experiments.engine.training import half_losses
 from experiments.engine.types import RecordId
 
 KEY = "checkpoint_pca"
@@ -130,11 +131,11 @@ def checkpoint_vectors(
         # move along one line; the full distributions also show what changes before that.
         vectors.append((loss if measure == "losses" else logits.log_softmax(dim=-1)).flatten().cpu())
         scores = head_scores(model, tokens)
-        half = data.half_length
+        first, second = half_losses(loss, data.half_length)
         values = {
             "max_induction_score": float(scores.induction.max()),
             "max_copying_score": float(scores.scores["copying"].max()),
-            "icl_score": float(loss[:, :half].mean() - loss[:, half + 1 :].mean()),
+            "icl_score": float(first - second),
         }
         for name, value in values.items():
             series[name].append(value)
@@ -205,13 +206,12 @@ def analyse(
 
 def run(params: Params, ctx) -> KindResult:
     resolver = ctx.artifact_resolver
+    problems = check_references(params, resolver)  # checked when queued too; the run may have changed since
+    if problems:
+        raise EngineError(" ".join(problems.values()))
     available = resolver.checkpoints(params.run)
     if params.checkpoints is not None:
-        wanted = set(params.checkpoints)
-        missing = wanted - {name for _, name in available}
-        if missing:
-            raise EngineError(f"Run {params.run} has no checkpoints named {', '.join(sorted(missing))}.")
-        available = [(step, name) for step, name in available if name in wanted]
+        available = [(step, name) for step, name in available if name in set(params.checkpoints)]
     paths = [(step, resolver.artifact_path(params.run, name)) for step, name in available]
     metrics, summary = analyse(paths, params, ctx)
     return KindResult(metrics=metrics, summary=summary)
