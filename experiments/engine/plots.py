@@ -11,7 +11,8 @@ from torch import Tensor
 
 def head_heatmaps(panels: dict[str, Tensor], *, title: str, zmax: float | None = 1.0) -> go.Figure:
     """One layer x head heatmap per panel (e.g. induction, previous-token, duplicate-token scores)."""
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
+    titles = [name.replace("_", " ") for name in panels]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.08)
     for col, (name, scores) in enumerate(panels.items(), start=1):
         fig.add_trace(
             go.Heatmap(
@@ -27,6 +28,7 @@ def head_heatmaps(panels: dict[str, Tensor], *, title: str, zmax: float | None =
             col=col,
         )
     fig.update_layout(title=title, coloraxis={"colorscale": "Viridis"}, height=320 + 20 * len(scores))
+    fig.update_annotations(font_size=11)  # panel titles stay apart with five panels side by side
     fig.update_yaxes(autorange="reversed")
     return fig
 

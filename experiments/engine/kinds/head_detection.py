@@ -6,10 +6,11 @@ the previous token, on the earlier copy of the current token (duplicate), and
 on the token after that copy (induction). Beside those fixed offsets, two
 generalised families (see `experiments.engine.analysis.heads`):
 
-- copying: attention into the earlier copy that lands on keys whose value,
-  read out through the unembedding, raises the correct next token (direct
-  logit attribution), with the offset where it lands (1 for the textbook
-  induction head);
+- copying: the share of repeated-half queries where what the head reads from
+  the earlier copy, read out through the unembedding (direct logit
+  attribution), raises the correct next token above every other token of the
+  sequence, with the offset of the keys that push it (1 for the textbook
+  induction head), and the same for each layer's heads together;
 - look-back: attention to q-k for k up to 4, with that k.
 
 A head gets a type or family when its score reaches 0.4. The summary names
@@ -48,14 +49,14 @@ _MEANINGS = {
     "induction": "induction score (attention to the token after the earlier copy)",
     "previous_token": "previous-token score",
     "duplicate_token": "duplicate-token score",
-    "copying": "copying score (attention into the earlier copy on keys that supply the answer)",
+    "copying": "copying score (share of queries where what it reads from the earlier copy names the answer)",
     "look_back": "look-back score (attention to q-k, k <= 4)",
 }
 METRICS = {
     **{f"max_{name}_score": f"Highest {meaning} of any head (0..1)." for name, meaning in _MEANINGS.items()},
     **{f"n_{name}_heads": f"Heads with {name.replace('_', '-')} score >= 0.4." for name in _MEANINGS},
-    "copying_offset": "Where the strongest copying head attends, relative to the earlier copy of the current token "
-    "(1 = textbook induction).",
+    "copying_offset": "Where the keys that push the answer sit for the strongest copying head, relative to the "
+    "earlier copy of the current token (1 = textbook induction).",
     "look_back_offset": "k of the strongest look-back head (1 = previous token).",
     "max_layer_copying_score": "Copying score of the best layer's heads taken together (a circuit spread over "
     "several heads shows here).",
