@@ -93,6 +93,25 @@ class ExperimentRun(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    findings = models.JSONField(
+        default=list, blank=True, help_text="What the run found, one sentence each, built from its numbers."
+    )
+    headline = models.CharField(max_length=100, blank=True, help_text="The artifact name of its headline figure.")
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A composite kind's finished parts, in order: "
+        "[{key, label, metrics, findings, artifacts}]; written as each part finishes.",
+    )
+    partial = models.BooleanField(
+        default=False, help_text="Cancelled or failed after some parts finished: their results are kept."
+    )
+    log = models.JSONField(
+        default=list, blank=True, help_text="What the kind reported: [{t: seconds, level, message}]."
+    )
+    estimated_finish_at = models.DateTimeField(
+        null=True, blank=True, help_text="While running: when it should finish at its recent pace."
+    )
     error = models.TextField(blank=True, help_text="Why it failed, in words anyone may read.")
     error_traceback = models.TextField(blank=True, help_text="The failure's traceback: for staff (admin) only.")
 
