@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import timedelta
 
 from django.db import close_old_connections, connection
 from django.db.models.functions import Now
@@ -21,6 +23,9 @@ from experiments.engine.runtime import ArtifactRecord
 from experiments.models import ExperimentRun, RunStatus
 
 log = logging.getLogger(__name__)
+
+ETA_WINDOW_SECONDS = 120.0  # the pace of the last two minutes estimates what is left
+ETA_MIN_SECONDS = 5.0  # no estimate until the run has moved for this long
 
 
 class DatabaseReporter:
@@ -33,6 +38,11 @@ class DatabaseReporter:
         # The context's own series dict (bounded in length); the heartbeat writes a snapshot of it.
         self.series: dict[str, list[tuple[int, float | None]]] = {}
         self._series_dirty = False
+        # The context's finished parts and log (lists it appends to); written when they change.
+        self.parts: list[dict] = []
+        self.log_entries: list[dict] = []
+        self._parts_dirty = self._log_dirty = False
+        self._pace: list[tuple[float, float]] = []  # (monotonic time, progress), for the estimated finish
         self._cancel = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
@@ -43,12 +53,34 @@ class DatabaseReporter:
     def progress(self, fraction: float, message: str) -> None:
         with self._lock:
             self._progress = (fraction, message)
+            now = time.monotonic()
+            if not self._pace or fraction > self._pace[-1][1]:
+                self._pace.append((now, fraction))
+            while len(self._pace) > 2 and self._pace[1][0] < now - ETA_WINDOW_SECONDS:
+                del self._pace[0]
 
     def metric(self, name: str, value: float | None, step: int) -> None:
         self._series_dirty = True
 
     def artifact(self, record: ArtifactRecord) -> None:
         pass  # artifacts are recorded with the outcome, in the same transaction
+
+    def part(self, part: dict) -> None:
+        self._parts_dirty = True
+
+    def log(self, entry: dict) -> None:
+        self._log_dirty = True
+
+    def seconds_left(self) -> float | None:
+        """The time left at the pace of the last ETA_WINDOW_SECONDS (progress per second), or None this early."""
+        with self._lock:
+            if len(self._pace) < 2:
+                return None
+            (t0, p0), (t1, p1) = self._pace[0], self._pace[-1]
+        span = max(t1, time.monotonic()) - t0
+        if span < ETA_MIN_SECONDS or p1 <= p0:
+            return None
+        return (1.0 - p1) * span / (p1 - p0)
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -80,6 +112,15 @@ class DatabaseReporter:
                 # consistent even while the kind's thread appends.
                 fields["series"] = {name: list(points) for name, points in self.series.copy().items()}
                 self._series_dirty = False
+            if self._parts_dirty:
+                fields["parts"] = list(self.parts)
+                self._parts_dirty = False
+            if self._log_dirty:
+                fields["log"] = list(self.log_entries)
+                self._log_dirty = False
+        left = self.seconds_left()
+        if left is not None:
+            fields["estimated_finish_at"] = Now() + timedelta(seconds=min(left, 30 * 86400))
         try:
             close_old_connections()
             mine = ExperimentRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt)

@@ -6,4 +6,4 @@ metrics, artifacts, cancellation and seeds. The same kind runs in a test, a
 notebook, `manage.py run_experiment` and a Celery worker.
 """
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"

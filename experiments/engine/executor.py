@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 from pydantic import BaseModel
 
 from experiments.engine.errors import EngineError
 from experiments.engine.registry import Kind, KindResult
-from experiments.engine.runtime import RunContext, seed_everything
+from experiments.engine.runtime import RunContext, part_metrics, seed_everything
+
+MAX_FINDINGS = 20
+MAX_FINDING_CHARS = 400
 
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
 
@@ -19,16 +23,30 @@ class BadResult(EngineError):
 
 
 def execute(kind: Kind, params: BaseModel, ctx: RunContext) -> KindResult:
-    """Seed every generator with ctx.seed, run the kind, and return its checked result."""
+    """Seed every generator with ctx.seed, run the kind, and return its checked result.
+
+    Warnings raised while the kind runs go to the run's log (their text only, without file paths)."""
     seed_everything(ctx.seed)
-    result = kind.run(params, ctx)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            result = kind.run(params, ctx)
+        finally:
+            for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+                ctx.log(message, level="warning")
     if not isinstance(result, KindResult):
         raise BadResult(f"Kind {kind.key!r} returned {type(result).__name__}, not a KindResult.")
+    findings = result.findings
+    if not isinstance(findings, list) or not findings or not all(isinstance(f, str) and f for f in findings):
+        raise BadResult(f"Kind {kind.key!r} must state its findings: a non-empty list of sentences.")
+    result.findings = [finding[:MAX_FINDING_CHARS] for finding in findings[:MAX_FINDINGS]]
+    if result.headline is not None and result.headline not in ctx.artifacts:
+        raise BadResult(f"Kind {kind.key!r} names a headline figure it did not save: {result.headline!r}.")
     metrics: dict[str, float | None] = {}
-    for name, value in result.metrics.items():
+    for name, value in {**part_metrics(ctx.parts), **result.metrics}.items():
         if not METRIC_NAME.match(name):
             raise BadResult(f"Kind {kind.key!r} returned a metric with a bad name: {name!r}.")
-        number = float(value)
+        number = float("nan") if value is None else float(value)
         metrics[name] = number if math.isfinite(number) else None
     result.metrics = metrics
     result.summary = _finite(result.summary)

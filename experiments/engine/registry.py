@@ -21,9 +21,18 @@ Device = Literal["cpu", "gpu"]
 
 @dataclass
 class KindResult:
-    """What a kind returns: named scalar metrics and a JSON summary the pages show (tables, names)."""
+    """What a kind returns.
 
+    - `findings`: what the run found, one sentence each, built from its numbers ("2 of 4 depths form induction
+      heads: ..."); the pages lead with them. Every kind states at least one.
+    - `metrics`: named scalars (criteria read these); a composite kind's parts add theirs as `<part>_<name>`.
+    - `headline`: the name of the artifact (a plotly figure) that shows the result best, or None.
+    - `summary`: JSON detail (tables, names) for the API and the artifacts.
+    """
+
+    findings: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    headline: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -31,7 +40,9 @@ class KindResult:
 class Kind:
     """One registered experiment kind.
 
-    `metrics` maps each metric the kind produces to its meaning. `soft_time_limit`
+    `metrics` maps each metric the kind produces to its meaning; a composite kind also maps the metrics of each
+    part (`part_metrics`, unprefixed) and names its step series in words (`series`, for chart titles and
+    axes). `soft_time_limit`
     raises inside the run (it can clean up); `time_limit` kills the worker
     process. `version` is part of every spec hash: bump it when a change to the
     kind changes its results, so cached runs are not reused across it.
@@ -43,6 +54,8 @@ class Kind:
     params_model: type[BaseModel]
     metrics: Mapping[str, str]
     run: Callable[[Any, Any], KindResult]
+    part_metrics: Mapping[str, str] = field(default_factory=dict)
+    series: Mapping[str, str] = field(default_factory=dict)
     device: Device = "cpu"
     soft_time_limit: int = 3600
     time_limit: int = 3660
@@ -129,6 +142,8 @@ def kind_from_module(module: Any, **overrides: Any) -> Kind:
         "params_model": module.Params,
         "metrics": module.METRICS,
         "run": module.run,
+        "part_metrics": getattr(module, "PART_METRICS", {}),
+        "series": getattr(module, "SERIES", {}),
         "device": getattr(module, "DEVICE", "cpu"),
         "soft_time_limit": getattr(module, "SOFT_TIME_LIMIT", 3600),
         "time_limit": getattr(module, "TIME_LIMIT", 3660),

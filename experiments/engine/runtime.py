@@ -13,7 +13,9 @@ import math
 import os
 import random
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +27,13 @@ from experiments.engine.errors import ArtifactError, RunCancelled
 
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_SERIES_POINTS = 5000  # per metric; beyond this the series is thinned (every other point kept)
+PART_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # it prefixes metric names: L2 -> L2_copied_segment_loss
+MAX_LOG_ENTRIES = 500  # the first LOG_HEAD entries and the newest are kept; the rest are counted
+LOG_HEAD = 100
+LOG_LEVELS = ("info", "warning")
+# An absolute path (/home/x/..., C:\\x\\...) in a log message: the log is public, the server's layout is not.
+_PATH = re.compile(r"(?:[A-Za-z]:\\|/)(?:[^\s/\\:'\"]+[/\\])+[^\s/\\:'\"]*")
+_DIGITS = re.compile(r"[0-9.,]+")
 
 
 Report = Callable[[float, str], None]  # progress 0..1 and a message: `RunContext.progress` or a part of it
@@ -56,6 +65,34 @@ class ArtifactRecord:
         return asdict(self)
 
 
+@dataclass
+class Part:
+    """One finished part of a composite kind (a depth, a model): what the run page shows as a row and a section.
+
+    The kind fills `metrics` (unprefixed names: the run's metrics get them as `<key>_<name>`) and `findings`
+    inside `RunContext.part`; `artifacts` collects what it saved meanwhile.
+    """
+
+    key: str
+    label: str
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def part_metrics(parts: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The run-level metrics of finished parts: `<key>_<name>` for each part's metric (criteria read these)."""
+    return {f"{part['key']}_{name}": value for part in parts for name, value in part["metrics"].items()}
+
+
+def without_paths(message: str) -> str:
+    """The message with absolute file paths replaced by '…': a run's log is public, the server's layout is not."""
+    return _PATH.sub("…", message)
+
+
 class Reporter(Protocol):
     """Where a run's reports go. Every method must be cheap: kinds call them in their loops."""
 
@@ -64,6 +101,10 @@ class Reporter(Protocol):
     def metric(self, name: str, value: float, step: int) -> None: ...
 
     def artifact(self, record: ArtifactRecord) -> None: ...
+
+    def part(self, part: dict[str, Any]) -> None: ...
+
+    def log(self, entry: dict[str, Any]) -> None: ...
 
     def cancelled(self) -> bool: ...
 
@@ -75,6 +116,8 @@ class MemoryReporter:
         self.progress_log: list[tuple[float, str]] = []
         self.metrics: list[tuple[str, float, int]] = []
         self.artifacts: list[ArtifactRecord] = []
+        self.parts: list[dict[str, Any]] = []
+        self.log_entries: list[dict[str, Any]] = []
         self.cancel = False
 
     def progress(self, fraction: float, message: str) -> None:
@@ -85,6 +128,12 @@ class MemoryReporter:
 
     def artifact(self, record: ArtifactRecord) -> None:
         self.artifacts.append(record)
+
+    def part(self, part: dict[str, Any]) -> None:
+        self.parts.append(part)
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.log_entries.append(entry)
 
     def cancelled(self) -> bool:
         return self.cancel
@@ -129,7 +178,13 @@ class RunContext:
         self.dataset_resolver = dataset_resolver
         self.artifacts: dict[str, ArtifactRecord] = {}
         self.series: dict[str, list[tuple[int, float]]] = {}
+        self.parts: list[dict[str, Any]] = []  # finished parts, as `Part.as_dict()`
+        self.log_entries: list[dict[str, Any]] = []
+        self.log_left_out = 0
+        self._current_part: Part | None = None
+        self._started = time.monotonic()
         self._last_fraction = 0.0
+        self._last_stage = ""
         self.progress_message = ""  # the latest progress message: where the kind was if it fails
 
     # -- progress and metrics -------------------------------------------------------------
@@ -138,13 +193,53 @@ class RunContext:
         """Report how far the run is, 0..1 (never moves backwards)."""
         fraction = min(1.0, max(self._last_fraction, float(fraction)))
         self._last_fraction = fraction
-        self.progress_message = message[:200]
+        self.progress_message = without_paths(message)[:200]
         self.reporter.progress(fraction, self.progress_message)
+        # A new stage goes to the log; the same message with new numbers (step 100, step 200...) does not.
+        stage = _DIGITS.sub("#", self.progress_message)
+        if message and stage != self._last_stage:
+            self._last_stage = stage
+            self.log(self.progress_message)
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A line of the run's log (a stage, a warning, a note on the data), shown on the run page."""
+        if level not in LOG_LEVELS:
+            raise ValueError(f"level must be one of {LOG_LEVELS}")
+        seconds = round(time.monotonic() - self._started, 2)
+        entry = {"t": seconds, "level": level, "message": without_paths(message)[:500]}
+        self.log_entries.append(entry)
+        if len(self.log_entries) > MAX_LOG_ENTRIES:
+            del self.log_entries[LOG_HEAD]
+            self.log_left_out += 1
+        self.reporter.log(entry)
+
+    @contextmanager
+    def part(self, key: str, label: str) -> Iterator[Part]:
+        """A part of a composite kind: fill the yielded `Part`'s metrics and findings; when the block ends
+        without an error, the part is reported finished (the worker stores it at once, so a run cancelled or
+        failed later keeps it). Series logged inside are named `<key>/<name>`; artifacts carry meta `part`."""
+        if not PART_KEY.match(key):
+            raise ValueError(f"Part key {key!r} must be a letter then up to 31 letters, digits or '_'.")
+        if self._current_part is not None:
+            raise RuntimeError("Parts do not nest.")
+        if any(p["key"] == key for p in self.parts):
+            raise ValueError(f"This run already has a part {key!r}.")
+        self._current_part = current = Part(key=key, label=label)
+        try:
+            yield current
+        finally:
+            self._current_part = None
+        current.metrics = {name: _finite_or_none(value) for name, value in current.metrics.items()}
+        record = current.as_dict()
+        self.parts.append(record)
+        self.log(f"{label}: finished")
+        self.reporter.part(record)
 
     def log_metric(self, name: str, value: float, step: int) -> None:
         """One point of a step series (loss at step 100, ...). Non-finite values are kept as None."""
-        number = float(value)
-        point = (int(step), number if math.isfinite(number) else None)
+        point = (int(step), _finite_or_none(value))
+        if self._current_part is not None:
+            name = f"{self._current_part.key}/{name}"
         points = self.series.setdefault(name, [])
         points.append(point)
         if len(points) > MAX_SERIES_POINTS:
@@ -201,6 +296,10 @@ class RunContext:
     ) -> ArtifactRecord:
         """Record a file the kind wrote itself into `artifact_dir` (checkpoints do this)."""
         path = self.artifact_dir / filename
+        meta = dict(meta or {})
+        if self._current_part is not None:
+            meta["part"] = self._current_part.key
+            self._current_part.artifacts.append(name)
         record = ArtifactRecord(
             name=name,
             path=filename,
@@ -208,11 +307,18 @@ class RunContext:
             content_type=content_type,
             size=path.stat().st_size,
             sha256=_sha256(path),
-            meta=dict(meta or {}),
+            meta=meta,
         )
         self.artifacts[name] = record
         self.reporter.artifact(record)
         return record
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _is_plotly_figure(obj: Any) -> bool:

@@ -129,6 +129,13 @@ def repeated_token_losses(model: torch.nn.Module, tokens: torch.Tensor) -> tuple
     return half_losses(loss, (tokens.shape[1] - 1) // 2)
 
 
+SERIES = {
+    "loss": "training loss (nats per token)",
+    "copied_segment_loss": "training loss on copied tokens (nats)",
+    "repeated_tokens_second_half_loss": "loss on the second half of repeated random tokens (nats)",
+}
+
+
 def train(
     params: TrainingParams,
     ctx,
@@ -136,7 +143,10 @@ def train(
     name_prefix: str = "",
     on_progress: Callable[[float, str], None] | None = None,
 ) -> TrainingOutcome:
-    """Train from ctx.seed; report through ctx; save checkpoints as ctx artifacts named `<prefix>checkpoint-<step>`."""
+    """Train from ctx.seed; report through ctx; save checkpoints as ctx artifacts named `<prefix>checkpoint-<step>`.
+
+    The step series (`SERIES`) are logged under their own names: a composite kind trains inside a
+    `ctx.part`, which names them per part."""
     device = ctx.device
     config = params.model
     generator = torch.Generator().manual_seed(ctx.seed + 1)
@@ -182,15 +192,15 @@ def train(
 
         recent = [*recent[-49:], loss.item()]
         if step % params.log_every == 0 or step == params.steps:
-            ctx.log_metric(f"{name_prefix}loss", recent[-1], step)
+            ctx.log_metric("loss", recent[-1], step)
             if predictable is not None:
                 copied = per_token[predictable[:, 1:].to(device)].mean().item()
-                ctx.log_metric(f"{name_prefix}copied_segment_loss", copied, step)
+                ctx.log_metric("copied_segment_loss", copied, step)
         if step % params.eval_every == 0 or step == params.steps:
             model.eval()
             first, second = repeated_token_losses(model, eval_tokens)
             model.train()
-            ctx.log_metric(f"{name_prefix}repeated_tokens_second_half_loss", second, step)
+            ctx.log_metric("repeated_tokens_second_half_loss", second, step)
             outcome.repeated_first_half_loss, outcome.repeated_second_half_loss = first, second
         if step in schedule:
             meta = {"step": step, "warmup_steps": params.warmup_steps}

@@ -33,7 +33,7 @@ from experiments.engine import ENGINE_VERSION
 from experiments.engine.errors import EngineError, RunCancelled
 from experiments.engine.executor import execute
 from experiments.engine.registry import KindResult
-from experiments.engine.runtime import RunContext, environment_versions, resolve_device
+from experiments.engine.runtime import LOG_HEAD, RunContext, environment_versions, part_metrics, resolve_device
 from experiments.errors import RunQuotaExceeded
 from experiments.models import ACTIVE_RUN_STATUSES, Artifact, ExperimentRun, ExperimentSpec, RunStatus
 from experiments.reporting import DatabaseReporter
@@ -167,7 +167,13 @@ def _claim(run_id: int, worker: str) -> ExperimentRun | None:
         started_at=now,
         heartbeat_at=Now(),  # database time: the reaper compares it with database time, never a worker's clock
         worker=worker,
+        # A new attempt starts over: what an earlier, lost attempt reported is not this one's.
+        progress=0.0,
         progress_message="starting",
+        series={},
+        parts=[],
+        log=[],
+        estimated_finish_at=None,
         error="",
         error_traceback="",
     )
@@ -184,9 +190,22 @@ def _finish(run: ExperimentRun, status: str, **fields) -> bool:
     """running -> a final state, only if this attempt still owns the run."""
     return bool(
         ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-            status=status, finished_at=timezone.now(), **fields
+            status=status, finished_at=timezone.now(), estimated_finish_at=None, **fields
         )
     )
+
+
+def _reports(ctx: RunContext) -> dict:
+    """What the context gathered that every outcome keeps: step series, finished parts and the log."""
+    log_entries = list(ctx.log_entries)
+    if ctx.log_left_out:
+        note = {"t": log_entries[LOG_HEAD]["t"], "level": "info", "message": f"… {ctx.log_left_out} lines left out"}
+        log_entries.insert(LOG_HEAD, note)
+    return {
+        "series": {name: list(points) for name, points in ctx.series.items()},
+        "parts": list(ctx.parts),
+        "log": log_entries,
+    }
 
 
 @transaction.atomic
@@ -197,14 +216,47 @@ def _store_success(run: ExperimentRun, ctx: RunContext, result: KindResult, mani
         RunStatus.SUCCEEDED,
         progress=1.0,
         progress_message="done",
+        findings=result.findings,
+        headline=result.headline or "",
         metrics=result.metrics,
         summary=result.summary,
-        series={name: list(points) for name, points in ctx.series.items()},
         manifest=manifest,
         verdict=verdict,
+        **_reports(ctx),
     )
     if not owned:
         return False
+    _store_artifacts(run, ctx)
+    if verdict:
+        run.verdict = verdict
+        idea_status_follow_verdicts(idea=run.spec.idea, run=run)
+    return True
+
+
+@transaction.atomic
+def _store_unfinished(run: ExperimentRun, ctx: RunContext, status: str, **fields) -> bool:
+    """Failed or cancelled: keep what the attempt reported, and the results and files of the parts it finished
+    (marked partial). A partial run gives no verdict: its criterion may read a part it never reached."""
+    if not _finish(run, status, **fields, **_reports(ctx), **_kept_parts(ctx.parts)):
+        return False
+    if ctx.parts:
+        finished = {part["key"] for part in ctx.parts}
+        _store_artifacts(run, ctx, keep=lambda rec: rec.meta.get("part", "") in finished)
+    return True
+
+
+def _kept_parts(parts: list[dict]) -> dict:
+    """The fields of a run that stopped after finishing `parts`: their metrics and findings, marked partial."""
+    if not parts:
+        return {}
+    return {
+        "partial": True,
+        "metrics": part_metrics(parts),
+        "findings": [f"{part['label']}: {finding}" for part in parts for finding in part["findings"]],
+    }
+
+
+def _store_artifacts(run: ExperimentRun, ctx: RunContext, keep=lambda record: True) -> None:
     root = run_attempt_dir(run.pk, run.attempts)
     base = root.relative_to(root.parents[2])  # runs/<id>/<attempt>
     Artifact.objects.bulk_create(
@@ -219,11 +271,8 @@ def _store_success(run: ExperimentRun, ctx: RunContext, result: KindResult, mani
             meta=rec.meta,
         )
         for rec in ctx.artifacts.values()
+        if keep(rec)
     )
-    if verdict:
-        run.verdict = verdict
-        idea_status_follow_verdicts(idea=run.spec.idea, run=run)
-    return True
 
 
 def _refresh_connection() -> None:
@@ -322,7 +371,7 @@ def _execute_claimed(run: ExperimentRun) -> None:
         artifact_resolver=DatabaseArtifactResolver(),
         dataset_resolver=DatabaseDatasetResolver(),
     )
-    reporter.series = ctx.series
+    reporter.series, reporter.parts, reporter.log_entries = ctx.series, ctx.parts, ctx.log_entries
     run.device = str(device)
     manifest = _manifest(run, kind, device)
     # The manifest says what this attempt runs, from its first moment (the run page shows it while it runs).
@@ -345,7 +394,7 @@ def _execute_claimed(run: ExperimentRun) -> None:
             _until_stored(lambda: _store_success(run, ctx, result, manifest), run_id=run.pk)
             return
         status = outcome.pop("status")
-        _until_stored(lambda: _finish(run, status, **outcome), run_id=run.pk)
+        _until_stored(lambda: _store_unfinished(run, ctx, status, **outcome), run_id=run.pk)
 
 
 def run_can_cancel(user, run: ExperimentRun) -> bool:
@@ -397,7 +446,11 @@ def _requeue_or_fail(run_id: int, *, reason: str, only_if=None) -> str | None:
         else:
             run.status, run.finished_at = RunStatus.FAILED, timezone.now()
             run.error = f"{reason} (attempt {run.attempts} of {run.max_attempts}; giving up)."
-        run.save(update_fields=["status", "finished_at", "error", "progress_message"])
+        kept = _kept_parts(run.parts) if run.status != RunStatus.QUEUED else {}
+        for name, value in kept.items():
+            setattr(run, name, value)
+        run.estimated_finish_at = None
+        run.save(update_fields=["status", "finished_at", "error", "progress_message", "estimated_finish_at", *kept])
         return run.status
 
 
@@ -407,14 +460,22 @@ def run_worker_lost(*, run_id: int, reason: str, worker: str) -> str | None:
 
 
 def run_time_limit_exceeded(*, run_id: int, seconds: float, worker: str) -> bool:
-    """The hard time limit killed the process `worker` (host:pid) running this run."""
-    return bool(
-        ExperimentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).update(
-            status=RunStatus.FAILED,
-            finished_at=timezone.now(),
-            error=f"Exceeded the hard time limit of {seconds:g} s; the worker process was killed.",
+    """The hard time limit killed the process `worker` (host:pid) running this run. The parts it finished (the
+    heartbeat stored them) are kept, without their files: the process died before it could record them."""
+    with transaction.atomic():
+        run = ExperimentRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.RUNNING, worker=worker)
+        parts = run.values_list("parts", flat=True).first()
+        if parts is None:
+            return False
+        return bool(
+            run.update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                estimated_finish_at=None,
+                error=f"Exceeded the hard time limit of {seconds:g} s; the worker process was killed.",
+                **_kept_parts(parts),
+            )
         )
-    )
 
 
 @dataclass(frozen=True)

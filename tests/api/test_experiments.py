@@ -87,6 +87,7 @@ def test_created_spec_is_normalized_and_answered_in_full(author, authored_idea):
         "delay_seconds": 0.0,
         "fail_at_step": None,
         "exit_at_step": None,
+        "parts": None,
         "time_limit_seconds": None,
     }
     assert body["criterion"] == {**SUPPORT_IF_FIVE_STEPS, "threshold": 5.0, "otherwise": "refutes"}

@@ -231,8 +231,15 @@ def test_depth_comparison_reports_the_circuit_only_with_depth(local_runs, traine
     assert set(rows) == {1, 2}
     assert rows[2]["most_important_heads"][0]["types"]  # the most important head has a known role
     assert rows[2]["copying_heads"] and rows[2]["copying_heads"][0]["offset"] == 1
+    # The findings say so in words, and each depth is a part with its own metrics and findings.
+    assert result.findings[0].startswith("1 of 2 depths form induction heads: 2 layers ("), result.findings
+    assert "1 layer (best" in result.findings[0] and result.findings[0].endswith("forms none."), result.findings
+    parts = local_runs.contexts[max(local_runs.contexts)].parts
+    assert [p["key"] for p in parts] == ["L1", "L2"]
+    assert parts[1]["metrics"]["n_induction_heads"] == metrics["L2_n_induction_heads"]
+    assert parts[0]["findings"][0].startswith("No induction head")
     # Progress moves through each model's part of the bar instead of sticking at the end of it.
     log = local_runs.contexts[max(local_runs.contexts)].reporter.progress_log
-    second = [fraction for fraction, message in log if message.startswith("2-layer model: checkpoint")]
+    second = [fraction for fraction, message in log if message.startswith("2 layers: checkpoint")]
     assert second == sorted(set(second)) and second[-1] - second[0] > 0.3
     assert log[-1][0] == pytest.approx(1.0)

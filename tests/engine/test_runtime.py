@@ -22,7 +22,9 @@ class TinyParams(KindParams):
     n: int = Field(1, ge=1, le=10)
 
 
-def tiny_kind(key: str = "tiny", run=lambda params, ctx: KindResult(metrics={"n": params.n})) -> Kind:
+def tiny_kind(
+    key: str = "tiny", run=lambda params, ctx: KindResult(findings=["n is set"], metrics={"n": params.n})
+) -> Kind:
     return Kind(key=key, title="Tiny", doc="A test kind.", params_model=TinyParams, metrics={"n": "n"}, run=run)
 
 
@@ -181,7 +183,7 @@ def test_artifact_names_are_unique_and_values_must_be_json(tmp_path):
 
 
 def test_non_finite_metrics_are_recorded_as_missing(tmp_path):
-    kind = tiny_kind(run=lambda params, ctx: KindResult(metrics={"n": float("nan"), "ok": 2}))
+    kind = tiny_kind(run=lambda params, ctx: KindResult(findings=["diverged"], metrics={"n": float("nan"), "ok": 2}))
     assert execute(kind, kind.parse_params({}), make_ctx(tmp_path)).metrics == {"n": None, "ok": 2.0}
 
 
@@ -195,3 +197,94 @@ def test_a_kind_may_lower_but_never_raise_its_time_limits():
     smoke = registry.get("smoke")
     assert smoke.time_limits(smoke.parse_params({})) == (smoke.soft_time_limit, smoke.time_limit)
     assert smoke.time_limits(smoke.parse_params({"time_limit_seconds": 5})) == (5, 5)
+
+
+# -- findings, parts and the log -------------------------------------------------------------------
+
+
+def test_a_kind_must_state_its_findings(tmp_path):
+    kind = tiny_kind(run=lambda params, ctx: KindResult(metrics={"n": 1}))
+    with pytest.raises(BadResult, match="findings"):
+        execute(kind, kind.parse_params({}), make_ctx(tmp_path))
+
+
+def test_a_headline_must_name_a_saved_artifact(tmp_path):
+    kind = tiny_kind(run=lambda params, ctx: KindResult(findings=["x"], headline="missing_chart"))
+    with pytest.raises(BadResult, match="missing_chart"):
+        execute(kind, kind.parse_params({}), make_ctx(tmp_path))
+
+
+def test_each_finished_part_is_reported_at_once_with_its_series_artifacts_and_prefixed_metrics(tmp_path):
+    reporter = MemoryReporter()
+    ctx = make_ctx(tmp_path, reporter=reporter)
+    smoke = registry.get("smoke")
+    result = execute(smoke, smoke.parse_params({"steps": 6, "parts": 3}), ctx)
+    assert [p["key"] for p in reporter.parts] == ["P1", "P2", "P3"]
+    assert reporter.parts[1]["metrics"] == {"steps": 2, "sum": 3 + 4}
+    assert reporter.parts[1]["findings"] == ["Counted steps 3 to 4; their sum is 7."]
+    assert result.metrics["P2_sum"] == 7 and result.metrics["sum_of_steps"] == 21
+    assert [step for step, _ in ctx.series["P3/count"]] == [5, 6]  # series are named per part
+    assert result.findings[0] == "Counted 6 steps; their sum is 21, as expected."
+
+
+def test_a_part_that_fails_is_not_reported_and_the_parts_before_it_are_kept(tmp_path):
+    reporter = MemoryReporter()
+    ctx = make_ctx(tmp_path, reporter=reporter)
+    smoke = registry.get("smoke")
+    with pytest.raises(RuntimeError, match="step 5"):
+        execute(smoke, smoke.parse_params({"steps": 6, "parts": 3, "fail_at_step": 5}), ctx)
+    assert [p["key"] for p in ctx.parts] == ["P1", "P2"] == [p["key"] for p in reporter.parts]
+
+
+def test_artifacts_saved_inside_a_part_belong_to_it(tmp_path):
+    ctx = make_ctx(tmp_path)
+    with ctx.part("L2", "2 layers") as part:
+        record = ctx.save_artifact("L2-scores", {"a": 1})
+    ctx.save_artifact("comparison", {"b": 2})
+    assert record.meta == {"part": "L2"} and part.artifacts == ["L2-scores"]
+    assert ctx.artifacts["comparison"].meta == {}
+
+
+@pytest.mark.parametrize("key", ["2L", "L-2", "", "L" * 40])
+def test_a_part_key_must_be_usable_as_a_metric_prefix(tmp_path, key):
+    with pytest.raises(ValueError, match="Part key"), make_ctx(tmp_path).part(key, "x"):
+        pass
+
+
+def test_the_log_keeps_stages_not_every_step_and_never_a_server_path(tmp_path):
+    reporter = MemoryReporter()
+    ctx = make_ctx(tmp_path, reporter=reporter)
+    for step in range(1, 50):
+        ctx.progress(step / 100, f"step {step}/100, loss {3 - step / 50:.3f}")
+    ctx.progress(0.6, "scoring heads")
+    ctx.log("could not read /srv/app/artifacts/runs/7/1/x.safetensors: missing", level="warning")
+    messages = [entry["message"] for entry in ctx.log_entries]
+    assert messages == [
+        "step 1/100, loss 2.980",
+        "scoring heads",
+        "could not read …: missing",
+    ]
+    assert ctx.log_entries[-1]["level"] == "warning" and reporter.log_entries == ctx.log_entries
+
+
+def test_a_long_log_keeps_its_beginning_and_its_end(tmp_path):
+    from experiments.engine.runtime import LOG_HEAD, MAX_LOG_ENTRIES
+
+    ctx = make_ctx(tmp_path)
+    for i in range(MAX_LOG_ENTRIES + 50):
+        ctx.log(f"line {i}")
+    assert len(ctx.log_entries) == MAX_LOG_ENTRIES and ctx.log_left_out == 50
+    assert ctx.log_entries[LOG_HEAD - 1]["message"] == f"line {LOG_HEAD - 1}"
+    assert ctx.log_entries[-1]["message"] == f"line {MAX_LOG_ENTRIES + 49}"
+
+
+def test_warnings_a_kind_raises_go_to_its_log(tmp_path):
+    import warnings
+
+    def warns(params, ctx):
+        warnings.warn("the corpus is tiny", UserWarning, stacklevel=1)
+        return KindResult(findings=["ok"])
+
+    ctx = make_ctx(tmp_path)
+    execute(tiny_kind(run=warns), TinyParams(), ctx)
+    assert {"level": "warning", "message": "UserWarning: the corpus is tiny"}.items() <= ctx.log_entries[0].items()

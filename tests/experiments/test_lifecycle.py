@@ -43,6 +43,8 @@ def test_trigger_runs_to_success_with_metrics(start_worker, hypothesis, research
     assert [point[0] for point in run.series["count"]] == [1, 2, 3, 4, 5]
     assert run.manifest["spec_hash"] == run.spec_hash and run.manifest["seed"] == 7
     assert run.manifest["versions"]["torch"]
+    assert run.findings[0] == "Counted 5 steps; their sum is 15, as expected."
+    assert [entry["message"] for entry in run.log][-1] == "done" and run.estimated_finish_at is None
 
 
 def test_identical_trigger_is_cached_and_force_replicates(start_worker, hypothesis, researcher, monkeypatch):
@@ -105,6 +107,40 @@ def test_cancel_running_run_is_cancelled_within_five_seconds(start_worker, hypot
     wait_for(lambda: status_of(run) == "cancelled", timeout=5, what="cancellation")
     assert time.monotonic() - asked < 5
     assert run.progress < 1.0
+
+
+def test_a_running_run_reports_an_estimated_finish_and_its_log(start_worker, hypothesis, researcher):
+    start_worker()
+    run = run_trigger(spec=smoke_spec(hypothesis, researcher, steps=100, delay_seconds=0.1), user=researcher).run
+    wait_for(lambda: status_of(run) == "running" and run.estimated_finish_at is not None, timeout=60, what="an ETA")
+    left = (run.estimated_finish_at - run.heartbeat_at).total_seconds()
+    assert 0 < left < 20, left  # 100 steps of 0.1 s: about 10 s in all
+    assert run.log and run.log[0]["message"].startswith("step ")
+    run = finished(run)
+    assert run.status == RunStatus.SUCCEEDED and run.estimated_finish_at is None
+
+
+def test_a_run_cancelled_after_some_parts_keeps_them_marked_partial(start_worker, hypothesis, researcher):
+    start_worker()
+    spec = smoke_spec(hypothesis, researcher, steps=200, delay_seconds=0.05, parts=10)
+    run = run_trigger(spec=spec, user=researcher).run
+    wait_for(lambda: status_of(run) == "running" and len(run.parts) >= 2, timeout=60, what="two parts")
+    run_cancel(run=run, user=researcher)
+    run = finished(run)
+    assert run.status == RunStatus.CANCELLED and run.partial
+    done = [part["key"] for part in run.parts]
+    assert done[:2] == ["P1", "P2"] and len(done) < 10
+    assert run.metrics["P1_sum"] == sum(range(1, 21)) and "P10_sum" not in run.metrics
+    assert run.findings[0] == "part 1: Counted steps 1 to 20; their sum is 210."
+    assert run.verdict == ""
+
+
+def test_a_run_killed_by_its_time_limit_keeps_the_parts_it_finished(start_worker, hypothesis, researcher):
+    start_worker()
+    spec = smoke_spec(hypothesis, researcher, steps=100, delay_seconds=0.1, parts=10, time_limit_seconds=4)
+    run = finished(run_trigger(spec=spec, user=researcher).run)
+    assert run.status == RunStatus.FAILED and "hard time limit" in run.error
+    assert run.partial and run.metrics["P1_steps"] == 10 and run.findings
 
 
 def test_cancelled_queued_run_never_starts(start_worker, hypothesis, researcher):

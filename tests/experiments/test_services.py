@@ -52,6 +52,7 @@ def test_spec_params_are_normalized_with_defaults(hypothesis, author):
         "delay_seconds": 0.0,
         "fail_at_step": None,
         "exit_at_step": None,
+        "parts": None,
         "time_limit_seconds": None,
     }
 
@@ -393,7 +394,7 @@ def test_non_finite_numbers_in_a_summary_are_stored_as_null(hypothesis, author, 
     from experiments.engine.registry import KindResult, registry
 
     def diverged(params, ctx):
-        return KindResult(metrics={"steps_completed": 1}, summary={"x": [float("nan")]})
+        return KindResult(findings=["one step"], metrics={"steps_completed": 1}, summary={"x": [float("nan")]})
 
     monkeypatch.setitem(registry._kinds, "smoke", dataclasses.replace(registry.get("smoke"), run=diverged))
     run = trigger_and_run(smoke_spec(hypothesis, author, steps=1), author)
@@ -429,3 +430,29 @@ def test_the_verdict_leaves_an_idea_archived_during_the_run_alone(hypothesis, au
     run_execute(run_id=run.pk)
     hypothesis.refresh_from_db()
     assert hypothesis.status == IdeaStatus.ARCHIVED
+
+
+def test_a_run_that_fails_after_some_parts_keeps_their_results_marked_partial(hypothesis, author):
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=6, parts=3, fail_at_step=5), author)
+    assert run.status == RunStatus.FAILED and "step 5" in run.error
+    assert run.partial and [part["key"] for part in run.parts] == ["P1", "P2"]
+    assert run.metrics == {"P1_steps": 2, "P1_sum": 3, "P2_steps": 2, "P2_sum": 7}
+    assert run.findings == [
+        "part 1: Counted steps 1 to 2; their sum is 3.",
+        "part 2: Counted steps 3 to 4; their sum is 7.",
+    ]
+    assert run.verdict == ""  # a criterion may read a part the run never reached
+
+
+def test_a_run_that_fails_before_any_part_is_not_partial(hypothesis, author):
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=6, parts=3, fail_at_step=1), author)
+    assert run.status == RunStatus.FAILED and not run.partial and run.metrics == {} and run.findings == []
+
+
+def test_a_succeeded_run_stores_its_findings_parts_and_log(hypothesis, author):
+    run = trigger_and_run(smoke_spec(hypothesis, author, steps=4, parts=2), author)
+    assert run.status == RunStatus.SUCCEEDED and not run.partial
+    assert run.findings[0] == "Counted 4 steps; their sum is 10, as expected."
+    assert [part["key"] for part in run.parts] == ["P1", "P2"] and run.metrics["P2_sum"] == 7
+    assert {"part 1: finished", "part 2: finished", "done"} <= {entry["message"] for entry in run.log}
+    assert set(run.series) == {"P1/count", "P2/count"}

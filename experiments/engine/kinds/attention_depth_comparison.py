@@ -39,8 +39,10 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
+from experiments.engine.training import SERIES as TRAINING_SERIES
 from experiments.engine.training import TrainingParams, copied_segment_eval, repeated_token_losses, train
 from experiments.engine.types import RecordId
+from experiments.engine.wording import count, head_name, heads_text, layers_label
 
 KEY = "attention_depth_comparison"
 TITLE = "Compare 1- to 4-layer attention-only models"
@@ -65,7 +67,9 @@ _PER_DEPTH = {
     "change_point_step": "checkpoint ending the largest change point",
     "largest_icl_change_step": "checkpoint ending the stretch where in-context learning grew most",
 }
+PART_METRICS = {name: f"{meaning[0].upper()}{meaning[1:]}." for name, meaning in _PER_DEPTH.items()}
 METRICS = {f"L{d}_{name}": f"{d}-layer model: {meaning}." for d in DEPTHS for name, meaning in _PER_DEPTH.items()}
+SERIES = {**TRAINING_SERIES, **checkpoint_pca.SERIES}
 
 
 class Params(KindParams):
@@ -113,57 +117,59 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
     return problems
 
 
-def _models(params: Params, ctx):
-    """Yield (depth, bridge, native config, [(step, checkpoint path)]) for each model to compare."""
-    if params.runs:
-        seen: set[int] = set()
-        for run_id in params.runs:
-            checkpoints = [
-                (s, ctx.artifact_resolver.artifact_path(run_id, n))
-                for s, n in ctx.artifact_resolver.checkpoints(run_id)
-            ]
-            bridge, config = load_checkpoint(checkpoints[-1][1], device=ctx.device)
-            if not config.attn_only:
-                raise EngineError(
-                    f"Run {run_id} trained a model with MLPs; the comparison is of attention-only models."
-                )
-            if config.n_layers in seen:
-                raise EngineError(f"Two of the runs trained {config.n_layers}-layer models; compare one run per depth.")
-            seen.add(config.n_layers)
-            yield config.n_layers, bridge, config, checkpoints
-        return
-    share = 1 / len(params.depths)
-    for i, depth in enumerate(sorted(params.depths)):
-        config = params.training.model.model_copy(update={"n_layers": depth})
-        training = params.training.model_copy(update={"model": config})
-        start = share * i
-        report = within(ctx.progress, start, start + TRAINING_SHARE * share, f"{depth}-layer model: ")
-        outcome = train(training, ctx, name_prefix=f"L{depth}-", on_progress=report)
-        checkpoints = [(c["step"], ctx.artifact_dir / ctx.artifacts[c["artifact"]].path) for c in outcome.checkpoints]
-        yield depth, to_bridge(outcome.model, device=ctx.device), config, checkpoints
+def _load_run(run_id: int, ctx, seen: set[int]):
+    """(depth, bridge, native config, [(step, checkpoint path)]) of a train_transformer run to compare."""
+    checkpoints = [
+        (s, ctx.artifact_resolver.artifact_path(run_id, n)) for s, n in ctx.artifact_resolver.checkpoints(run_id)
+    ]
+    bridge, config = load_checkpoint(checkpoints[-1][1], device=ctx.device)
+    if not config.attn_only:
+        raise EngineError(f"Run {run_id} trained a model with MLPs; the comparison is of attention-only models.")
+    if config.n_layers in seen:
+        raise EngineError(f"Two of the runs trained {config.n_layers}-layer models; compare one run per depth.")
+    seen.add(config.n_layers)
+    return config.n_layers, bridge, config, checkpoints
 
 
-def _part(params: Params, i: int, n: int) -> tuple[float, float]:
-    """The range of the progress bar that analysing the i-th of n models takes."""
-    share = 1 / n
-    return (share * (i + TRAINING_SHARE), share * (i + 1)) if not params.runs else (share * i, share * (i + 1))
+def _train(depth: int, params: Params, ctx, report):
+    """Train the `depth`-layer model here: (depth, bridge, native config, [(step, checkpoint path)])."""
+    config = params.training.model.model_copy(update={"n_layers": depth})
+    training = params.training.model_copy(update={"model": config})
+    outcome = train(training, ctx, name_prefix=f"L{depth}-", on_progress=report)
+    checkpoints = [(c["step"], ctx.artifact_dir / ctx.artifacts[c["artifact"]].path) for c in outcome.checkpoints]
+    return depth, to_bridge(outcome.model, device=ctx.device), config, checkpoints
 
 
 def run(params: Params, ctx) -> KindResult:
-    rows, metrics = [], {}
-    n_models = len(params.runs or params.depths)
-    for i, (depth, model, config, checkpoints) in enumerate(_models(params, ctx)):
+    """Each depth is a part of the run (`ctx.part`): stored as soon as it is analysed, so a run cancelled or
+    failed at a later depth keeps the earlier ones."""
+    rows = []
+    items = params.runs or sorted(params.depths)
+    share, seen = 1 / len(items), set()
+    for i, item in enumerate(items):
         ctx.check_cancelled()
-        start, end = _part(params, i, n_models)
-        report = within(ctx.progress, start, end, f"{depth}-layer model: ")
-        report(0.0, "scoring heads and compositions")
-        row = _analyse(depth, model, config, checkpoints, params, ctx, report)
-        rows.append(row)
-        metrics.update(_depth_metrics(row))
-        report(1.0, "done")
+        loaded = _load_run(item, ctx, seen) if params.runs else None
+        depth = loaded[0] if loaded else item
+        label = layers_label(depth)
+        with ctx.part(f"L{depth}", label) as part:
+            analysis_start = share * (i + (0 if loaded else TRAINING_SHARE))
+            if loaded is None:
+                loaded = _train(depth, params, ctx, within(ctx.progress, share * i, analysis_start, f"{label}: "))
+            _, model, config, checkpoints = loaded
+            report = within(ctx.progress, analysis_start, share * (i + 1), f"{label}: ")
+            report(0.0, "scoring heads and compositions")
+            row = _analyse(depth, model, config, checkpoints, params, ctx, report)
+            rows.append(row)
+            part.metrics = _depth_metrics(row)
+            part.findings = depth_findings(row)
+            report(1.0, "analysed")
     ctx.save_artifact("comparison", {"rows": rows})
     ctx.save_artifact("comparison_chart", _chart(rows))
-    return KindResult(metrics=metrics, summary={"rows": rows, "composition_rule": COMPOSITION_RULE})
+    return KindResult(
+        findings=findings(rows),
+        headline="comparison_chart",
+        summary={"rows": rows, "composition_rule": COMPOSITION_RULE},
+    )
 
 
 def _analyse(depth: int, model, config, checkpoints, params: Params, ctx, report) -> dict:
@@ -171,7 +177,7 @@ def _analyse(depth: int, model, config, checkpoints, params: Params, ctx, report
     tokens = repeated_tokens_for(model, params.eval_data, ctx.device)
     scores = head_scores(model, tokens)
     ctx.save_artifact(
-        f"{prefix}head_scores", head_heatmaps(scores.by_type(), title=f"{depth}-layer model: head scores")
+        f"{prefix}head_scores", head_heatmaps(scores.by_type(), title=f"{layers_label(depth)}: head scores")
     )
     comp = composition(model, baseline_seed=ctx.seed + 1000)
     clean, ablated = head_ablation(model, tokens, mode="zero", config=config)
@@ -185,7 +191,9 @@ def _analyse(depth: int, model, config, checkpoints, params: Params, ctx, report
     report(0.2, "the checkpoint trajectory")
     pca_params = checkpoint_pca.Params(run=1, data=params.eval_data.model_copy(update={"n_sequences": 16}))
     pca_metrics, pca_summary = (
-        checkpoint_pca.analyse(checkpoints, pca_params, ctx, prefix=prefix, report=within(report, 0.2, 0.95))
+        checkpoint_pca.analyse(
+            checkpoints, pca_params, ctx, prefix=prefix, label=layers_label(depth), report=within(report, 0.2, 0.95)
+        )
         if len(checkpoints) >= 3
         else ({}, {})
     )
@@ -217,11 +225,12 @@ def _analyse(depth: int, model, config, checkpoints, params: Params, ctx, report
         "induction_formation_step": pca_metrics.get("induction_formation_step"),
         "copying_formation_step": pca_metrics.get("copying_formation_step"),
         "n_important_heads": len(important),
+        "trajectory_findings": checkpoint_pca.findings(pca_metrics, pca_summary) if pca_metrics else [],
     }
 
 
 def _depth_metrics(row: dict) -> dict:
-    prefix = f"L{row['depth']}_"  # metric names: letters, digits, underscores
+    """One depth's metrics (`PART_METRICS`); the run's metrics name them `L<depth>_<name>`."""
     values = {
         "copied_segment_loss": row["copied_segment_loss"],
         "copied_segment_accuracy": row["copied_segment_accuracy"],
@@ -237,21 +246,127 @@ def _depth_metrics(row: dict) -> dict:
         "change_point_step": row["change_points"][0]["step"] if row["change_points"] else None,
         "largest_icl_change_step": row["largest_icl_change_step"],
     }
-    return {f"{prefix}{name}": value for name, value in values.items() if value is not None}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _important_words(row: dict) -> str:
+    kinds = "/".join(t.replace("_", "-") for t in row["types"]) or "untyped"
+    return f"{head_name(row['layer'], row['head'])} ({kinds}, +{row['loss_increase']:.2f} nats)"
+
+
+def depth_findings(row: dict) -> list[str]:
+    """What one depth's analysis found: its heads, copying, compositions, most important head and trajectory."""
+    induction = row["induction_heads"]
+    lines = [
+        f"Induction heads: {heads_text(induction)} (best score {row['max_induction_score']:.2f})."
+        if induction
+        else f"No induction head (best score {row['max_induction_score']:.2f})."
+    ]
+    if row["copying_heads"] and not induction:
+        top = row["copying_heads"][0]
+        lines.append(
+            f"A shifted copying circuit: {head_name(top['layer'], top['head'])} copies at offset {top['offset']} "
+            f"(score {top['score']:.2f})."
+        )
+    lines.append(
+        f"Copied tokens: {row['copied_segment_accuracy']:.0%} top-1 accuracy, {row['copied_segment_loss']:.2f} nats; "
+        f"second half of repeated tokens {row['repeated_second_half_loss']:.2f} nats."
+    )
+    if row["depth"] > 1:
+        chance, lenient = row["compositions_above_chance"], row["compositions_above_random_model"]
+        lines.append(
+            "Compositions above chance: "
+            + ", ".join(f"{m} {chance[m]}" for m in chance)
+            + " (against a random model alone: "
+            + ", ".join(f"{m} {lenient[m]}" for m in lenient)
+            + ")."
+        )
+    if row["most_important_heads"]:
+        lines.append(f"Most important head: {_important_words(row['most_important_heads'][0])}.")
+    if row["important_non_induction_heads"]:
+        others = row["important_non_induction_heads"]
+        lines.append(
+            "Important heads that are neither induction nor copying heads: "
+            + "; ".join(_important_words(r) for r in others[:4])
+            + (f" and {len(others) - 4} more." if len(others) > 4 else ".")
+        )
+    return lines + row["trajectory_findings"]
+
+
+def findings(rows: list[dict]) -> list[str]:
+    """The comparison across depths, one sentence per question the catalogue's idea asks."""
+    forming = [r for r in rows if r["induction_heads"]]
+    without = [r for r in rows if not r["induction_heads"]]
+    text = f"{len(forming)} of {len(rows)} depths form induction heads"
+    if forming:
+        text += ": " + ", ".join(
+            f"{layers_label(r['depth'])} ({count(len(r['induction_heads']), 'head')}, "
+            f"best {r['max_induction_score']:.2f})"
+            for r in forming
+        )
+    if without:
+        text += "; " + ", ".join(f"{layers_label(r['depth'])} (best {r['max_induction_score']:.2f})" for r in without)
+        text += " form none" if len(without) > 1 else " forms none"
+    lines = [text + "."]
+    shifted = [r for r in without if r["copying_heads"]]
+    if shifted:
+        lines.append(
+            "Without an induction head, "
+            + ", ".join(layers_label(r["depth"]) for r in shifted)
+            + " still copy in context with a shifted circuit (a copying head at another offset)."
+        )
+    lines.append(
+        "Top-1 accuracy on copied tokens: "
+        + ", ".join(f"{layers_label(r['depth'])} {r['copied_segment_accuracy']:.0%}" for r in rows)
+        + "."
+    )
+    deep = [r for r in rows if r["depth"] > 1]
+    if deep:
+        lines.append(
+            "K-compositions above chance: "
+            + ", ".join(f"{layers_label(r['depth'])} {r['compositions_above_chance']['K']}" for r in deep)
+            + "."
+        )
+    changes = [
+        f"{layers_label(r['depth'])} at step {r['change_points'][0]['step']}"
+        + (f" (in-context learning jumped at {r['largest_icl_change_step']})" if r["largest_icl_change_step"] else "")
+        for r in rows
+        if r["change_points"]
+    ]
+    flat = [layers_label(r["depth"]) for r in rows if not r["change_points"]]
+    if changes or flat:
+        lines.append(
+            "Change points in training: "
+            + ("; ".join(changes) if changes else "none")
+            + (f"; none in {', '.join(flat)}" if flat and changes else "")
+            + "."
+        )
+    odd = [r for r in rows if r["important_non_induction_heads"]]
+    lines.append(
+        "Important heads that are not induction or copying heads: "
+        + ", ".join(f"{layers_label(r['depth'])} {len(r['important_non_induction_heads'])}" for r in odd)
+        + " (see each depth's details)."
+        if odd
+        else "Every important head at every depth is an induction or copying head."
+    )
+    return lines
 
 
 def _chart(rows: list[dict]):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    depths = [f"{r['depth']} layer{'s' if r['depth'] > 1 else ''}" for r in rows]
-    fig = make_subplots(
-        rows=1, cols=3, subplot_titles=["Loss on copied tokens", "Induction heads", "K-compositions above chance"]
-    )
-    fig.add_trace(go.Bar(x=depths, y=[r["copied_segment_loss"] for r in rows], name="copied-token loss"), row=1, col=1)
-    fig.add_trace(go.Bar(x=depths, y=[len(r["induction_heads"]) for r in rows], name="induction heads"), row=1, col=2)
-    fig.add_trace(
-        go.Bar(x=depths, y=[r["compositions_above_chance"]["K"] for r in rows], name="K-compositions"), row=1, col=3
-    )
+    depths = [layers_label(r["depth"]) for r in rows]
+    panels = [
+        ("Accuracy on copied tokens", "top-1 accuracy", [r["copied_segment_accuracy"] for r in rows]),
+        ("Induction heads", "heads with score >= 0.4", [len(r["induction_heads"]) for r in rows]),
+        ("K-compositions above chance", "head pairs", [r["compositions_above_chance"]["K"] for r in rows]),
+    ]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for title, _, _ in panels])
+    for col, (title, axis, values) in enumerate(panels, start=1):
+        fig.add_trace(go.Bar(x=depths, y=values, name=title), row=1, col=col)
+        fig.update_yaxes(title_text=axis, row=1, col=col)
+        fig.update_xaxes(title_text="model depth", row=1, col=col)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
     fig.update_layout(title="Attention-only models by depth", showlegend=False, height=380)
     return fig

@@ -66,6 +66,13 @@ METRICS = {
     "pc2_explained": "Share of variance on the second principal component.",
 }
 
+SERIES = {
+    "max_induction_score": "best induction score of any head",
+    "max_copying_score": "best copying score of any head",
+    "icl_score": "in-context-learning score (nats: first-half minus second-half loss)",
+    "repeated_tokens_loss": "loss on repeated random tokens (nats)",
+}
+
 
 class Params(KindParams):
     run: RecordId = Field(description="A train_transformer run whose checkpoints to analyse.")
@@ -107,9 +114,8 @@ MAX_VECTOR_ELEMENTS = 5_000_000
 
 
 def checkpoint_vectors(
-    checkpoints: list[tuple[int, Path]], data: RepeatedRandomTokens, measure: str, ctx, report: Report, *,
-    prefix: str = "",
-) -> dict:  # fmt: skip
+    checkpoints: list[tuple[int, Path]], data: RepeatedRandomTokens, measure: str, ctx, report: Report
+) -> dict:
     """Per checkpoint: its summary vector, best induction and copying scores and in-context-learning score,
     loading one checkpoint at a time."""
     vectors = []
@@ -139,8 +145,8 @@ def checkpoint_vectors(
         }
         for name, value in values.items():
             series[name].append(value)
-            ctx.log_metric(f"{prefix}{name}", value, step)
-        ctx.log_metric(f"{prefix}repeated_tokens_loss", float(loss.mean()), step)
+            ctx.log_metric(name, value, step)
+        ctx.log_metric("repeated_tokens_loss", float(loss.mean()), step)
         report((i + 1) / len(checkpoints), f"checkpoint {step} ({i + 1}/{len(checkpoints)})")
     return {"vectors": torch.stack(vectors), **series}
 
@@ -150,14 +156,16 @@ def _first_step(steps: list[int], values: list[float], threshold: float) -> int 
 
 
 def analyse(
-    checkpoints: list[tuple[int, Path]], params: Params, ctx, *, prefix: str = "", report: Report | None = None
-) -> tuple[dict, dict]:
-    """Metrics and summary for checkpoints given as (step, file). `prefix` names the series and figures, and
-    `report` takes progress 0..1 (a composite kind passes the part of its own range it gives this)."""
+    checkpoints: list[tuple[int, Path]], params: Params, ctx, *, prefix: str = "", label: str = "",
+    report: Report | None = None,
+) -> tuple[dict, dict]:  # fmt: skip
+    """Metrics and summary for checkpoints given as (step, file). `prefix` names the artifacts, `label` (a model's
+    name) heads the figure's title, and `report` takes progress 0..1 (a composite kind passes the part of its
+    own range it gives this)."""
     if len(checkpoints) < 3:
         raise EngineError(f"PCA of a trajectory needs at least 3 checkpoints; got {len(checkpoints)}.")
     steps = [step for step, _ in checkpoints]
-    measured = checkpoint_vectors(checkpoints, params.data, params.measure, ctx, report or ctx.progress, prefix=prefix)
+    measured = checkpoint_vectors(checkpoints, params.data, params.measure, ctx, report or ctx.progress)
     warmup = read_checkpoint_config(checkpoints[-1][1])[1].get("warmup_steps", 0)  # older checkpoints: none
     result = trajectory(measured["vectors"], steps, from_step=warmup)
     change_steps = [c.step for c in result.change_points]
@@ -165,7 +173,7 @@ def analyse(
         f"{prefix}trajectory",
         trajectory_figure(
             result.coords[:, 0].tolist(), result.coords[:, 1].tolist(), steps, change_steps,
-            title=f"{prefix}training trajectory (PCA of per-token {params.measure})",
+            title=f"{label + ': ' if label else ''}training trajectory (PCA of per-token {params.measure})",
         ),
     )  # fmt: skip
     ctx.save_artifact(f"{prefix}pca_coords", {"coords": result.coords.contiguous(), "steps": torch.tensor(steps)})
@@ -214,4 +222,45 @@ def run(params: Params, ctx) -> KindResult:
         available = [(step, name) for step, name in available if name in set(params.checkpoints)]
     paths = [(step, resolver.artifact_path(params.run, name)) for step, name in available]
     metrics, summary = analyse(paths, params, ctx)
-    return KindResult(metrics=metrics, summary=summary)
+    return KindResult(findings=findings(metrics, summary), metrics=metrics, headline="trajectory", summary=summary)
+
+
+def _near(a: int | None, b: int | None, steps: list[int]) -> bool:
+    """Whether two checkpoint steps are the same or neighbours in the series."""
+    return a is not None and b is not None and abs(steps.index(a) - steps.index(b)) <= 1
+
+
+def findings(metrics: dict, summary: dict) -> list[str]:
+    steps = summary["steps"]
+    change = metrics.get("change_point_step")
+    if change is not None:
+        n = metrics["n_change_points"]
+        lines = [
+            f"{n} change point{'s' if n > 1 else ''} in the trajectory: the strongest is the stretch ending at step "
+            f"{change}, {metrics['change_point_speed_ratio']:.1f}x faster than the trend "
+            f"(Bonferroni-adjusted p = {metrics['change_point_p']:.2g})."
+        ]
+    else:
+        burst = metrics.get("strongest_burst_ratio")
+        lines = [
+            "No change point: no stretch of the trajectory moved significantly faster than its trend"
+            + (f" (the strongest burst was {burst:.1f}x the trend)." if burst is not None else ".")
+        ]
+    icl_step = metrics["largest_icl_change_step"]
+    lines.append(
+        f"In-context learning grew most in the stretch ending at step {icl_step} "
+        f"({metrics['largest_icl_change']:+.2f} nats); it ends at {metrics['final_icl_score']:.2f} nats of gain."
+    )
+    formed = [(f, metrics.get(f"{f}_formation_step")) for f in ("induction", "copying")]
+    formed_text = [f"{family} heads at step {step}" for family, step in formed if step is not None]
+    if formed_text:
+        lines.append(f"First checkpoint with {' and '.join(formed_text)} (score >= 0.4).")
+    else:
+        lines.append("No induction or copying head formed by the last checkpoint.")
+    if change is not None:
+        agrees = _near(change, icl_step, steps)
+        lines.append(
+            f"The change point {'coincides with' if agrees else 'does not coincide with'} the jump in in-context "
+            "learning (same or neighbouring checkpoint)."
+        )
+    return lines

@@ -24,6 +24,7 @@ from experiments.engine.models import ModelRef, load_model
 from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
+from experiments.engine.wording import head_name
 
 KEY = "composition_scores"
 TITLE = "Composition scores between heads (Q, K, V)"
@@ -81,4 +82,28 @@ def run(params: Params, ctx) -> KindResult:
         "baseline": {m: {"mean": result.baseline_mean[m], "std": result.baseline_std[m]} for m in MODES},
         "chance_rule": RULE,
     }
-    return KindResult(metrics=metrics, summary=summary)
+    return KindResult(
+        findings=findings(metrics, summary["strongest"], model.cfg.n_layers),
+        metrics=metrics,
+        headline="composition_heatmap",
+        summary=summary,
+    )
+
+
+def findings(metrics: dict, strongest: list[dict], n_layers: int) -> list[str]:
+    if n_layers < 2:
+        return ["A 1-layer model has no head pairs that can compose (a reader must sit in a later layer)."]
+    strict = ", ".join(f"{m} {metrics[f'n_{m.lower()}_above_chance']}" for m in MODES)
+    lenient = ", ".join(f"{m} {metrics[f'n_{m.lower()}_above_random_model']}" for m in MODES)
+    lines = [
+        f"Compositions above chance (3 sd above a random model and 2 sd above the model's own pairs): {strict}.",
+        f"Against the random model alone (lenient): {lenient}.",
+    ]
+    for row in strongest[:2]:
+        p = f", permutation p = {row['permutation_p']:.3g}" if "permutation_p" in row else ""
+        lines.append(
+            f"Strong {row['mode']}-composition: {head_name(*row['writer'])} writes to {head_name(*row['reader'])} "
+            f"(score {row['score']:.3f}, {row['sigmas_above_random_model']:.1f} sd above a random model, "
+            f"{row['sigmas_above_own_layers']:.1f} above its own layers{p})."
+        )
+    return lines

@@ -33,6 +33,7 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import ranked_bars
 from experiments.engine.registry import KindResult
 from experiments.engine.types import RecordId
+from experiments.engine.wording import count, head_name
 
 KEY = "head_ablation"
 TITLE = "Ablate each head and rank by loss increase"
@@ -153,4 +154,38 @@ def run(params: Params, ctx) -> KindResult:
         "n_important_heads": len(important),
         "n_important_non_induction_heads": sum(not copies_in_context(r["types"]) for r in important),
     }
-    return KindResult(metrics=metrics, summary={"ranking": ranked, "mode": params.mode, "clean_loss": clean})
+    return KindResult(
+        findings=findings(ranked, important, metrics, params.mode),
+        metrics=metrics,
+        headline="ranking_chart",
+        summary={"ranking": ranked, "mode": params.mode, "clean_loss": clean},
+    )
+
+
+def _head_words(row: dict) -> str:
+    kinds = "/".join(t.replace("_", "-") for t in row["types"]) or "untyped"
+    return f"{head_name(row['layer'], row['head'])} ({kinds}, +{row['loss_increase']:.3f} nats)"
+
+
+def findings(ranked: list[dict], important: list[dict], metrics: dict, mode: str) -> list[str]:
+    lines = [
+        f"{mode.capitalize()}-ablating the most important head, {_head_words(ranked[0])}, raises the loss from "
+        f"{metrics['clean_loss']:.3f} nats."
+    ]
+    if len(important) > 1:
+        lines.append(
+            f"{count(len(important), 'head')} matter (each costs at least {IMPORTANT_MIN_NATS} nats and "
+            f"{IMPORTANT_FRACTION:.0%} of the top head): "
+            + "; ".join(_head_words(r) for r in important[:5])
+            + (f"; and {len(important) - 5} more." if len(important) > 5 else ".")
+        )
+    others = [r for r in important if not copies_in_context(r["types"])]
+    if others:
+        lines.append(
+            "Important heads that are neither induction nor copying heads: "
+            + "; ".join(_head_words(r) for r in others[:5])
+            + "."
+        )
+    elif important:
+        lines.append("Every important head is an induction or copying head.")
+    return lines

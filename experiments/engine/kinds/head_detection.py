@@ -39,6 +39,7 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
 from experiments.engine.training import repeated_token_losses
+from experiments.engine.wording import count, head_name, heads_text
 
 KEY = "head_detection"
 TITLE = "Detect induction, previous-token, duplicate-token and copying heads"
@@ -98,4 +99,50 @@ def run(params: Params, ctx) -> KindResult:
     for family in FAMILIES:
         if circuit[family]:
             metrics[f"{family}_offset"] = circuit[family][0]["offset"]
-    return KindResult(metrics=metrics, summary={"heads": heads, "circuit": circuit, "thresholds": THRESHOLDS})
+    return KindResult(
+        findings=findings(scores, circuit, metrics),
+        metrics=metrics,
+        headline="head_scores_heatmap",
+        summary={"heads": heads, "circuit": circuit, "thresholds": THRESHOLDS},
+    )
+
+
+def findings(scores, circuit: dict, metrics: dict) -> list[str]:
+    n_layers, n_heads = scores.shape
+    lines = []
+    induction = scores.heads_of_type("induction")
+    best = metrics["max_induction_score"]
+    if induction:
+        lines.append(
+            f"{count(len(induction), 'induction head')} of {n_layers * n_heads} (score >= {THRESHOLDS['induction']}): "
+            f"{heads_text(induction)}; the best scores {best:.2f}."
+        )
+    else:
+        lines.append(
+            f"No induction head: the best induction score is {best:.2f} (a head needs {THRESHOLDS['induction']})."
+        )
+    previous = scores.heads_of_type("previous_token")
+    if previous:
+        lines.append(f"Previous-token heads: {heads_text(previous)} (best {metrics['max_previous_token_score']:.2f}).")
+    copying = circuit["copying"]
+    if copying and not induction:
+        top = copying[0]
+        lines.append(
+            f"It copies in context with a shifted circuit: copying head {head_name(top['layer'], top['head'])} "
+            f"scores {top['score']:.2f} at offset {top['offset']} (1 is the textbook induction head)."
+        )
+    elif copying:
+        lines.append(
+            f"Copying heads (what they read names the answer): {heads_text((h['layer'], h['head']) for h in copying)}."
+        )
+    elif metrics.get("max_layer_copying_score", 0) >= THRESHOLDS["copying"]:
+        lines.append(
+            f"No single head copies, but a layer's heads together do (copying score "
+            f"{metrics['max_layer_copying_score']:.2f})."
+        )
+    first, second = metrics["repeated_first_half_loss"], metrics["repeated_second_half_loss"]
+    lines.append(
+        f"Loss on repeated random tokens: {first:.2f} nats on the first half, {second:.2f} on the second"
+        + (" (it predicts the repeat)." if first - second >= 0.5 else " (it barely uses the repeat).")
+    )
+    return lines

@@ -35,6 +35,8 @@ METRICS = {
     "numpy_draw": "numpy.random.rand() after seeding.",
     "python_draw": "random.random() after seeding.",
 }
+PART_METRICS = {"steps": "Steps counted in this part.", "sum": "Their sum."}
+SERIES = {"count": "the step's number"}
 
 
 class Params(KindParams):
@@ -43,6 +45,13 @@ class Params(KindParams):
     fail_at_step: int | None = Field(None, ge=1, le=10_000, description="Raise an error at this step.")
     exit_at_step: int | None = Field(
         None, ge=1, le=10_000, description="Kill the worker process at this step (needs SMOKE_ALLOW_EXIT=1)."
+    )
+    parts: int | None = Field(
+        None,
+        ge=2,
+        le=10,
+        description="Count in this many parts (P1, P2, ...), each stored as it finishes: for testing what a run "
+        "cancelled or failed after some parts keeps.",
     )
     time_limit_seconds: int | None = Field(
         None,
@@ -69,8 +78,28 @@ def run(params: Params, ctx) -> KindResult:
         "numpy_draw": float(np.random.rand()),
         "python_draw": random.random(),
     }
+    if params.parts:
+        total = sum(_count_part(params, ctx, i) for i in range(1, params.parts + 1))
+    else:
+        total = _count(params, ctx, 1, params.steps)
+    metrics = {"steps_completed": params.steps, "sum_of_steps": total, **draws}
+    return KindResult(findings=findings(metrics), metrics=metrics)
+
+
+def _count_part(params: Params, ctx, i: int) -> int:
+    """Count the i-th of `params.parts` parts of the steps as a part of the run (`ctx.part`)."""
+    first, last = round(params.steps * (i - 1) / params.parts) + 1, round(params.steps * i / params.parts)
+    with ctx.part(f"P{i}", f"part {i}") as part:
+        total = _count(params, ctx, first, last)
+        part.metrics = {"steps": last - first + 1, "sum": total}
+        part.findings = [f"Counted steps {first} to {last}; their sum is {total}."]
+    return total
+
+
+def _count(params: Params, ctx, first: int, last: int) -> int:
+    """Count from `first` to `last`, checking for cancellation and failing or exiting where asked."""
     total = 0
-    for step in range(1, params.steps + 1):
+    for step in range(first, last + 1):
         ctx.check_cancelled()
         if params.fail_at_step == step:
             raise SmokeFailure(f"Failing at step {step} as asked (fail_at_step={step}).")
@@ -83,4 +112,15 @@ def run(params: Params, ctx) -> KindResult:
         total += step
         ctx.log_metric("count", step, step)
         ctx.progress(step / params.steps, f"step {step}/{params.steps}")
-    return KindResult(metrics={"steps_completed": params.steps, "sum_of_steps": total, **draws})
+    return total
+
+
+def findings(metrics: dict) -> list[str]:
+    steps, total = metrics["steps_completed"], metrics["sum_of_steps"]
+    expected = steps * (steps + 1) // 2
+    check = "as expected" if total == expected else f"expected {expected}: a step ran twice or not at all"
+    return [
+        f"Counted {steps} steps; their sum is {total}, {check}.",
+        f"Seeded draws: torch {metrics['torch_draw']:.4f}, NumPy {metrics['numpy_draw']:.4f}, Python "
+        f"{metrics['python_draw']:.4f}; a run with the same seed must draw the same.",
+    ]

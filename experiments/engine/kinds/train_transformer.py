@@ -24,9 +24,11 @@ some seeds stayed on the loss plateau or learned a shifted circuit. A partial
 from __future__ import annotations
 
 from experiments.engine.registry import KindResult
+from experiments.engine.training import SERIES as TRAINING_SERIES
 from experiments.engine.training import TrainingParams, train
 
 KEY = "train_transformer"
+COPIES_MIN_GAIN = 0.5  # nats of in-context gain from which the findings say the model copies in context
 TITLE = "Train a small transformer"
 DEVICE = "gpu"
 SOFT_TIME_LIMIT = 3 * 3600
@@ -41,6 +43,9 @@ METRICS = {
     "in_context_gain": "First-half minus second-half loss on repeated random tokens (nats).",
     "n_checkpoints": "How many checkpoints were saved.",
 }
+
+
+SERIES = TRAINING_SERIES
 
 
 class Params(TrainingParams):
@@ -65,4 +70,36 @@ def run(params: Params, ctx) -> KindResult:
         "n_parameters": sum(p.numel() for p in outcome.model.parameters()),
         "tokens_seen": params.steps * params.batch_size * params.model.n_ctx,
     }
-    return KindResult(metrics=metrics, summary=summary)
+    return KindResult(findings=findings(params, metrics, summary), metrics=metrics, summary=summary)
+
+
+def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
+    model = params.model
+    shape = "attention-only" if model.attn_only else "with MLPs"
+    data = "induction-training data" if params.data.source == "induction_training" else "the uploaded text"
+    lines = [
+        f"Trained a {model.n_layers}-layer {shape} model (d_model {model.d_model}, {model.n_heads} heads, "
+        f"{summary['n_parameters']:,} parameters) for {params.steps} steps on {data}; final training loss "
+        f"{metrics['final_loss']:.3f} nats."
+    ]
+    first, second = metrics["repeated_first_half_loss"], metrics["repeated_second_half_loss"]
+    gain = metrics["in_context_gain"]
+    if gain >= COPIES_MIN_GAIN:
+        lines.append(
+            f"It copies in context: on repeated random tokens the second half costs {second:.2f} nats against "
+            f"{first:.2f} for the first (a gain of {gain:.2f})."
+        )
+    else:
+        lines.append(
+            f"It does not copy in context: on repeated random tokens the second half costs {second:.2f} nats, "
+            f"the first {first:.2f} (a gain of {gain:.2f}, under {COPIES_MIN_GAIN})."
+        )
+    if "copied_segment_accuracy" in metrics:
+        lines.append(
+            f"On copied tokens only induction can predict, top-1 accuracy is "
+            f"{metrics['copied_segment_accuracy']:.0%} (loss {metrics['copied_segment_loss']:.2f} nats)."
+        )
+    steps = [c["step"] for c in summary["checkpoints"]]
+    if steps:
+        lines.append(f"Saved {len(steps)} checkpoints, steps {steps[0]} to {steps[-1]}, for the analysis kinds.")
+    return lines
