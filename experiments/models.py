@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class Comparator(models.TextChoices):
@@ -144,6 +145,20 @@ class ExperimentRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        """How long this attempt has run (its duration once finished); None before it starts."""
+        if not self.started_at:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+    @property
+    def seconds_left(self) -> float | None:
+        """While running: the estimated time left at the run's recent pace; None when there is no estimate."""
+        if self.status != RunStatus.RUNNING or self.estimated_finish_at is None:
+            return None
+        return max(0.0, (self.estimated_finish_at - timezone.now()).total_seconds())
 
     @property
     def artifacts_in_order(self) -> list[Artifact]:

@@ -151,6 +151,24 @@ class RunRefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PartSerializer(serializers.Serializer):
+    """A finished part of a composite run: its metrics (unprefixed), findings and the artifacts it saved."""
+
+    key = serializers.CharField(help_text="Prefixes its metrics in the run's `metrics`: L2 -> L2_<metric>.")
+    label = serializers.CharField()
+    metrics = MetricsField()
+    findings = serializers.ListField(child=serializers.CharField())
+    artifacts = serializers.ListField(child=serializers.CharField(), help_text="Names of the artifacts it saved.")
+
+
+class LogEntrySerializer(serializers.Serializer):
+    """A line of a run's log."""
+
+    t = serializers.FloatField(help_text="Seconds since the attempt started.")
+    level = serializers.ChoiceField(choices=["info", "warning"])
+    message = serializers.CharField()
+
+
 class RunSummarySerializer(serializers.ModelSerializer):
     """A run in the list. Expects runs from `experiments.selectors.run_list` (spec, idea and artifacts loaded)."""
 
@@ -167,6 +185,24 @@ class RunSummarySerializer(serializers.ModelSerializer):
         help_text="Other artifacts by name, then checkpoints by training step.",
     )
     verdict = _verdict_field()
+    findings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="What the run found, one sentence each, built from its numbers; a partial run's are its parts'.",
+    )
+    partial = serializers.BooleanField(
+        read_only=True, help_text="Cancelled or failed after some parts finished: their results are kept."
+    )
+    headline = serializers.CharField(read_only=True, help_text="The artifact name of its headline figure, or ''.")
+    elapsed_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="How long it has run (its duration once finished)."
+    )
+    seconds_left = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="While running: the estimated time left at its recent pace."
+    )
+    duration_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Once finished: from start to finish."
+    )
     can_cancel = serializers.SerializerMethodField(help_text="Whether the caller may cancel it.")
 
     class Meta:
@@ -195,6 +231,12 @@ class RunSummarySerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "heartbeat_at",
+            "elapsed_seconds",
+            "seconds_left",
+            "duration_seconds",
+            "findings",
+            "partial",
+            "headline",
             "metrics",
             "verdict",
             "error",
@@ -215,14 +257,21 @@ class RunSummarySerializer(serializers.ModelSerializer):
 class RunDetailSerializer(RunSummarySerializer):
     """One run with everything it recorded: step series, summary, reproducibility manifest."""
 
-    series = SeriesField(read_only=True, help_text="Step metrics: {metric: [[step, value], ...]}.")
+    series = SeriesField(
+        read_only=True,
+        help_text="Step metrics: {metric: [[step, value], ...]}; a part's are named <part>/<metric>.",
+    )
+    parts = PartSerializer(
+        many=True, read_only=True, help_text="A composite kind's finished parts (a depth, a model), in order."
+    )
+    log = LogEntrySerializer(many=True, read_only=True, help_text="What the kind reported: stages and warnings.")
     summary = JSONObjectField(read_only=True, help_text="What the pages show besides metrics (tables, names).")
     manifest = JSONObjectField(
         read_only=True, help_text="Spec hash, seed, code and package versions, device: what reproduces it."
     )
 
     class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "series", "summary", "manifest"]
+        fields = [*RunSummarySerializer.Meta.fields, "series", "parts", "log", "summary", "manifest"]
         read_only_fields = fields
 
 

@@ -26,9 +26,9 @@ RUN_FIELDS = {
     "id", "url", "spec", "idea", "kind", "params", "seed", "spec_hash", "status", "progress", "progress_message",
     "attempts", "max_attempts", "queue", "device", "worker", "cancel_requested", "forced", "created_by",
     "created_at", "started_at", "finished_at", "heartbeat_at", "metrics", "verdict", "error", "artifacts",
-    "can_cancel",
+    "can_cancel", "elapsed_seconds", "seconds_left", "duration_seconds", "findings", "partial", "headline",
 }  # fmt: skip
-DETAIL_FIELDS = RUN_FIELDS | {"series", "summary", "manifest"}
+DETAIL_FIELDS = RUN_FIELDS | {"series", "parts", "log", "summary", "manifest"}
 
 
 @pytest.fixture
