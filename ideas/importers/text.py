@@ -13,7 +13,8 @@ number. References in a body ("idea #131", "?idea=139") become links.
 
 The seed catalogue was exported with its bodies flattened (lists joined by
 " - ", headings run in by "## "); `restore_markdown` puts that structure back,
-changing only white space.
+changing only white space. The file names no tags: each idea gets the ones its
+words clearly point to (`derive_tags`), as derived tags.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 
 from ideas.importers.decoding import decode_utf8
+from ideas.importers.derived_tags import derive_tags
 from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord, LinkRecord
 from ideas.importers.references import find_references
 from ideas.importers.structure import restore_markdown
@@ -79,6 +81,7 @@ def _record(number: int, first_line: int, lines: list[str], start: int, end: int
         votes=votes,
         body=body,
         legacy_number=number,
+        derived_tags=derive_tags(title, body),
         links=links,
     )
 
