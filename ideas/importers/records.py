@@ -2,7 +2,10 @@
 
 A record says what one idea should look like after the import. `None` in
 `tags` or `collections` means the source says nothing about them (the text
-catalogue), so an import leaves them as they are.
+catalogue), so an import leaves them as they are. `derived_tags` are tags a
+reader worked out from the idea's words (the text catalogue's, see
+`derived_tags`): an import adds them beside `tags` and never removes a tag
+for their sake.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class IdeaRecord:
     legacy_number: int | None = None
     slug: str | None = None
     tags: tuple[str, ...] | None = None
+    derived_tags: tuple[str, ...] = ()
     collections: tuple[str, ...] | None = None
     links: tuple[LinkRecord, ...] = ()
 

@@ -10,6 +10,11 @@
 
 Ideas are numbered 1, 2, ... in file order; that number is the idea's legacy
 number. References in a body ("idea #131", "?idea=139") become links.
+
+The seed catalogue was exported with its bodies flattened (lists joined by
+" - ", headings run in by "## "); `restore_markdown` puts that structure back,
+changing only white space. The file names no tags: each idea gets the ones its
+words clearly point to (`derive_tags`), as derived tags.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from __future__ import annotations
 import re
 
 from ideas.importers.decoding import decode_utf8
+from ideas.importers.derived_tags import derive_tags
 from ideas.importers.records import Catalogue, CatalogueError, IdeaRecord, LinkRecord
 from ideas.importers.references import find_references
+from ideas.importers.structure import restore_markdown
 from ideas.importers.vocabulary import Vocabulary
 
 # A line is an idea line when one word and a ▲ start it; what follows is checked
@@ -60,19 +67,21 @@ def _record(number: int, first_line: int, lines: list[str], start: int, end: int
     title_at = next((i for i, text in enumerate(rest) if text.strip()), None)
     if title_at is None:
         raise CatalogueError(first_line, f"idea {number} has no title: expected a title line after this one")
-    body = "\n".join(rest[title_at + 1 :]).strip("\n")
+    title = " ".join(rest[title_at].split())
+    body = restore_markdown("\n".join(rest[title_at + 1 :]).strip("\n"))
     links = tuple(
         LinkRecord(link_type=vocabulary.link_type(ref.link_type), target=ref.legacy_number)
         for ref in find_references(body)
     )
     return IdeaRecord(
         where=str(first_line),
-        title=" ".join(rest[title_at].split()),
+        title=title,
         kind=kind,
         status=status,
         votes=votes,
         body=body,
         legacy_number=number,
+        derived_tags=derive_tags(title, body),
         links=links,
     )
 

@@ -5,7 +5,10 @@ The readers in `ideas.importers` parse and check the whole file first;
 the database as it was. Ideas are matched by legacy number (by slug for
 export records without one) and updated in place: live votes stay, slugs stay,
 a changed vote count moves the score by the difference, and a changed status
-goes through `idea_set_status`, so it is recorded like any other.
+goes through `idea_set_status`, so it is recorded like any other. A record's
+`tags` (when its file names them) replace the idea's; its `derived_tags` are
+added beside them and never remove one, so a tag added on the site survives a
+re-import, and a derived tag removed on the site comes back with the next one.
 """
 
 from __future__ import annotations
@@ -104,15 +107,42 @@ def _create(record: IdeaRecord) -> Idea:
         score=record.votes,
         legacy_number=record.legacy_number,
     )
-    if record.tags:
-        idea.tags.set(tags_from_names(record.tags))
+    tags = _tag_names(record)
+    if tags:
+        idea.tags.set(tags_from_names(tags))
     if record.collections:
         idea.collections.set(collections_from_names(record.collections))
     return idea
 
 
+def _slug(name: str) -> str:
+    return slugify(" ".join(name.split()))
+
+
 def _slugs(names: tuple[str, ...]) -> set[str]:
-    return {slugify(" ".join(name.split())) for name in names}
+    return {_slug(name) for name in names}
+
+
+def _tag_names(record: IdeaRecord) -> tuple[str, ...]:
+    """The tags the file names, then the derived ones it does not name already."""
+    named = record.tags or ()
+    named_slugs = _slugs(named)
+    return (*named, *(name for name in record.derived_tags if _slug(name) not in named_slugs))
+
+
+def _update_tags(idea: Idea, record: IdeaRecord) -> bool:
+    """The file's tags (when it names them) plus the derived ones; True when the idea's tags changed."""
+    current = {tag.slug for tag in idea.tags.all()}
+    if record.tags is not None:
+        wanted = _tag_names(record)
+        if _slugs(wanted) == current:
+            return False
+        idea.tags.set(tags_from_names(wanted))
+        return True
+    missing = tuple(name for name in record.derived_tags if _slug(name) not in current)
+    if missing:
+        idea.tags.add(*tags_from_names(missing))
+    return bool(missing)
 
 
 def _update(idea: Idea, record: IdeaRecord, *, source: str) -> bool:
@@ -136,9 +166,7 @@ def _update(idea: Idea, record: IdeaRecord, *, source: str) -> bool:
     if votes_delta:
         # Only the imported part moves: live votes counted in the score stay.
         Idea.objects.filter(pk=idea.pk).update(imported_votes=record.votes, score=F("score") + votes_delta)
-    tags_changed = record.tags is not None and _slugs(record.tags) != {tag.slug for tag in idea.tags.all()}
-    if tags_changed:
-        idea.tags.set(tags_from_names(record.tags))
+    tags_changed = _update_tags(idea, record)
     collections = record.collections
     collections_changed = collections is not None and _slugs(collections) != {c.slug for c in idea.collections.all()}
     if collections_changed:

@@ -10,12 +10,27 @@ from django.core.management import CommandError, call_command
 
 from ideas.importers.references import Reference, find_references
 from ideas.management.commands.import_ideas import default_catalogue
-from ideas.models import Collection, Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange, Vote
-from ideas.services import idea_vote
+from ideas.models import Collection, Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange, Tag, Vote
+from ideas.selectors import IdeaFilters, idea_list
+from ideas.services import idea_update, idea_vote
 
 SHIPPED_VOTES = [6, 1, 4, 1, 6, 3, 5, 4, 4, 1, 4, 0, 0, 1, 2, 1, 2, 3, 1, 4, 1, 0, 1, 1]
 SHIPPED_HYPOTHESES = {6, 9, 10, 11, 14, 15, 16}  # legacy numbers of the "Hypothesis ▲" ideas
 FIRST_TITLE = "Investigate how 3-layer and 4-layer attention-only models differ from 2L"
+# Tags the shipped ideas' words give some of them (ideas/importers/derived_tags.py), and
+# the ideas whose words point to none ("ML Chinese Whispers", "Complicated models...").
+SHIPPED_TAGS = {
+    1: {"interpretability"},
+    2: {"training dynamics"},
+    5: {"interpretability", "grokking", "training dynamics"},
+    6: {"interpretability", "IOI"},
+    8: {"interpretability", "IOI"},
+    10: {"LLM evaluations", "truthfulness"},
+    14: {"LLM evaluations", "red teaming"},
+    20: {"inner alignment", "deception"},
+    21: {"agent foundations"},
+}
+SHIPPED_UNTAGGED = {11, 13, 17, 18}
 
 
 def run_import(*args: str) -> str:
@@ -37,6 +52,10 @@ def write(tmp_path: Path, text: str | bytes, name: str = "catalogue.txt") -> Pat
 
 def snapshot() -> list[tuple]:
     return list(Idea.objects.order_by("legacy_number").values_list("legacy_number", "slug", "title", "status", "score"))
+
+
+def tags_by_number() -> dict[int, set[str]]:
+    return {idea.legacy_number: {tag.name for tag in idea.tags.all()} for idea in Idea.objects.prefetch_related("tags")}
 
 
 @pytest.mark.django_db
@@ -64,6 +83,28 @@ def test_import_keeps_markdown_links_in_bodies():
 
     body = Idea.objects.get(legacy_number=3).body
     assert "Read more about [Circuits](https://distill.pub/2020/circuits/zoom-in/)" in body
+
+
+@pytest.mark.django_db
+def test_import_restores_the_shipped_bodies_lists_and_headings():
+    run_import(str(default_catalogue()))
+
+    first = Idea.objects.get(legacy_number=1).body
+    assert first.startswith("How do 3-layer and 4-layer attention-only models differ from 2L?\n\n- Look for")
+    assert "\n## Ideas for new tasks\n" in Idea.objects.get(legacy_number=8).body
+
+
+@pytest.mark.django_db
+def test_import_of_the_shipped_catalogue_tags_ideas_from_their_words():
+    run_import(str(default_catalogue()))
+
+    tags = tags_by_number()
+    for number, expected in SHIPPED_TAGS.items():
+        assert tags[number] == expected, number
+    assert {number for number, names in tags.items() if not names} == SHIPPED_UNTAGGED
+    # The tag filter works on day one.
+    ioi = idea_list(filters=IdeaFilters(tag="ioi"))
+    assert sorted(ioi.values_list("legacy_number", flat=True)) == [6, 8]
 
 
 @pytest.mark.django_db
@@ -97,6 +138,65 @@ def test_reimport_changes_nothing_and_keeps_live_votes(user):
     assert Vote.objects.filter(idea=first).count() == 1
     assert [row[:4] for row in snapshot()] == [row[:4] for row in before]  # slugs stable
     assert not StatusChange.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reimport_keeps_restored_bodies_derived_tags_and_tags_added_on_the_site(staff):
+    run_import(str(default_catalogue()))
+    bodies = dict(Idea.objects.values_list("legacy_number", "body"))
+    tags = tags_by_number()
+    first = Idea.objects.get(legacy_number=1)
+    idea_update(idea=first, user=staff, tags=[*tags[1], "toy models"])
+
+    output = run_import(str(default_catalogue()))
+
+    assert "created 0, updated 0, unchanged 24" in output
+    assert dict(Idea.objects.values_list("legacy_number", "body")) == bodies
+    assert tags_by_number() == {**tags, 1: tags[1] | {"toy models"}}
+    assert Tag.objects.count() == len(set().union(*tags.values())) + 1
+
+
+@pytest.mark.django_db
+def test_reimport_restores_a_flattened_body_and_adds_missing_derived_tags():
+    run_import(str(default_catalogue()))
+    ioi = Idea.objects.get(legacy_number=8)
+    restored = ioi.body
+    # As an import before restoration and derived tags left it.
+    Idea.objects.filter(pk=ioi.pk).update(body=" ".join(restored.split()))
+    ioi.tags.clear()
+
+    output = run_import(str(default_catalogue()))
+
+    assert "created 0, updated 1, unchanged 23" in output
+    ioi.refresh_from_db()
+    assert ioi.body == restored
+    assert {tag.name for tag in ioi.tags.all()} == SHIPPED_TAGS[8]
+
+
+FLAT_BODY = "Steps: - Find the circuits - Ablate the neurons ## Results here"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        (
+            "catalogue.json",
+            '[{"title": "Interpretability of grokking", "kind": "open_ended", "status": "open", "votes": 1, '
+            f'"body": "{FLAT_BODY}"}}]',
+        ),
+        (
+            "catalogue.csv",
+            f"title,kind,status,votes,body\nInterpretability of grokking,open_ended,open,1,{FLAT_BODY}\n",
+        ),
+    ],
+)
+@pytest.mark.django_db
+def test_json_and_csv_imports_keep_bodies_as_written_and_derive_no_tags(tmp_path, name, content):
+    run_import(str(write(tmp_path, content, name)))
+
+    idea = Idea.objects.get()
+    assert idea.body == FLAT_BODY
+    assert not idea.tags.exists()
 
 
 @pytest.mark.django_db
