@@ -17,8 +17,17 @@ from experiments.views.presenters import (
     doc_paragraphs,
     kinds_by_key,
     manifest_rows,
-    metric_rows,
     params_compact,
+)
+from experiments.views.run_page import (
+    artifact_groups,
+    chart_labels,
+    log_lines,
+    part_details,
+    part_table,
+    run_metric_rows,
+    series_charts,
+    timing_words,
 )
 from pages.shortcuts import error_messages
 
@@ -32,6 +41,8 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     spec = run.spec
     kind = kinds_by_key().get(run.kind)
     artifacts = run.artifacts_in_order
+    figures = [artifact for artifact in artifacts if artifact.artifact_type == "plotly"]
+    headline = next((figure for figure in figures if figure.name == run.headline), None)
     context = {
         "run": run,
         "spec": spec,
@@ -41,10 +52,18 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "line": RunLine.of(run, spec.criterion),
         "params": params_compact(run.params),
         "criterion": criterion_words(spec.criterion),
-        "metric_rows": metric_rows(run.metrics, kind),
-        "series_names": list(run.series),
+        "part_table": part_table(run.parts, kind),
+        "metric_rows": run_metric_rows(run, kind),
+        "charts": series_charts(run, kind),
+        "chart_labels": chart_labels(run, kind),
+        "headline": headline,
+        "parts": part_details(run.parts, figures),
+        "other_figures": [f for f in figures if f is not headline and not f.meta.get("part")],
         "artifacts": artifacts,
-        "plotly_artifacts": [artifact for artifact in artifacts if artifact.artifact_type == "plotly"],
+        "artifact_groups": artifact_groups(artifacts, run.parts),
+        "timing": timing_words(run),
+        "log_lines": log_lines(run),
+        "log_warnings": sum(entry.get("level") == "warning" for entry in run.log or []),
         "manifest_rows": manifest_rows(run.manifest),
         "can_cancel": run.is_active and run_can_cancel(request.user, run),
         "finished": not run.is_active,

@@ -10,7 +10,10 @@
  *
  * Charts: the run page embeds the step series with json_script; plotly.js (served from
  * static, no CDN) draws one line chart per metric and redraws them as new steps arrive.
- * Figures a run saved as plotly JSON artifacts are fetched and drawn the same way.
+ * A composite run's parts name their series "<part>/<metric>": each metric gets one chart
+ * with a line per part (depths as lines), titled in the kind's words (data-labels-script).
+ * Figures a run saved as plotly JSON artifacts are fetched and drawn the same way; those
+ * inside a closed <details> (a part's figures) are drawn when it is opened.
  */
 (function () {
   "use strict";
@@ -50,10 +53,30 @@
       element.querySelectorAll(".js-run-message").forEach(function (text) {
         text.textContent = run.progress_message || (run.status === "queued" ? "waiting for a worker" : "");
       });
+      element.querySelectorAll(".js-run-elapsed").forEach(function (text) {
+        if (run.elapsed_seconds != null) text.textContent = durationWords(run.elapsed_seconds);
+      });
+      element.querySelectorAll(".js-run-left").forEach(function (text) {
+        const known = run.seconds_left != null;
+        if (known) text.textContent = durationWords(run.seconds_left);
+        const wrap = text.closest(".js-run-left-wrap");
+        if (wrap) wrap.hidden = !known;
+      });
     });
     document.querySelectorAll('[data-charts-run="' + run.id + '"]').forEach(function (container) {
+      (run.parts || []).forEach(function (part) { labelsFor(container).parts[part.key] = part.label; });
       drawSeries(container, run.series || {});
     });
+  }
+
+  // The same words as the server's duration_words: 420 ms, 12.3 s, 3 min 5 s, 2 h 1 min.
+  function durationWords(seconds) {
+    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
+    if (seconds < 60) return seconds.toFixed(1) + " s";
+    const total = Math.round(seconds);
+    const minutes = Math.floor(total / 60);
+    if (minutes < 60) return minutes + " min " + (total % 60) + " s";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
   async function poll(id, url, token) {
@@ -166,23 +189,43 @@
 
   const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
-  function chartFor(container, metric) {
+  // A palette that tells up to eight parts apart; the first colour is the page's accent.
+  const LINE_COLORS = ["#4338ca", "#0f766e", "#b45309", "#be185d", "#0369a1", "#4d7c0f", "#7c3aed", "#525252"];
+
+  function labelsFor(container) {
+    if (!container.chartLabels) {
+      const script = container.dataset.labelsScript && document.getElementById(container.dataset.labelsScript);
+      let labels = {};
+      try { labels = script ? JSON.parse(script.textContent) : {}; } catch (error) { labels = {}; }
+      container.chartLabels = { series: labels.series || {}, parts: labels.parts || {} };
+    }
+    return container.chartLabels;
+  }
+
+  // "L2/loss" -> {metric: "loss", part: "L2"}; "loss" -> {metric: "loss", part: ""}.
+  function splitName(name) {
+    const slash = name.indexOf("/");
+    return slash < 0 ? { metric: name, part: "" } : { metric: name.slice(slash + 1), part: name.slice(0, slash) };
+  }
+
+  function sentence(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function chartFor(container, metric, title) {
     const existing = Array.from(container.querySelectorAll(".chart")).find(function (figure) {
       return figure.dataset.metric === metric;
     });
     if (existing) return existing;
-    // A metric that appeared while the run works: the same markup the server renders.
     const figure = document.createElement("figure");
     figure.className = "chart";
     figure.dataset.metric = metric;
     const caption = document.createElement("figcaption");
-    const name = document.createElement("code");
-    name.textContent = metric;
-    caption.append(name, " by step");
+    caption.textContent = title + " by step";
     const plot = document.createElement("div");
     plot.className = "chart-plot";
     plot.setAttribute("role", "img");
-    plot.setAttribute("aria-label", "Line chart of " + metric + " by step");
+    plot.setAttribute("aria-label", "Line chart of " + title + " by step");
     figure.append(caption, plot);
     container.append(figure);
     const empty = container.parentElement && container.parentElement.querySelector(".charts-empty");
@@ -193,21 +236,38 @@
   function drawSeries(container, series) {
     if (!window.Plotly) return;
     const colors = theme();
-    Object.keys(series).forEach(function (metric) {
-      const points = series[metric] || [];
-      const trace = {
-        x: points.map(function (point) { return point[0]; }),
-        y: points.map(function (point) { return point[1]; }),
-        name: metric,
-        type: "scatter",
-        mode: points.length > 60 ? "lines" : "lines+markers",
-        line: { color: colors.accent, width: 2 },
-        marker: { color: colors.accent, size: 5 },
-        hovertemplate: "step %{x}<br>%{y}<extra></extra>",
-      };
+    const labels = labelsFor(container);
+    const charts = new Map(); // metric -> [{part, points}], in the order the series came
+    Object.keys(series).forEach(function (name) {
+      const split = splitName(name);
+      if (!charts.has(split.metric)) charts.set(split.metric, []);
+      charts.get(split.metric).push({ part: split.part, points: series[name] || [] });
+    });
+    charts.forEach(function (lines, metric) {
+      const words = labels.series[metric] || metric.replace(/_/g, " ");
+      const traces = lines.map(function (line, i) {
+        const color = lines.length > 1 ? LINE_COLORS[i % LINE_COLORS.length] : colors.accent;
+        const label = line.part ? labels.parts[line.part] || line.part : words;
+        return {
+          x: line.points.map(function (point) { return point[0]; }),
+          y: line.points.map(function (point) { return point[1]; }),
+          name: label,
+          type: "scatter",
+          mode: line.points.length > 60 ? "lines" : "lines+markers",
+          line: { color: color, width: 2 },
+          marker: { color: color, size: 5 },
+          hovertemplate: label + ": %{y}<br>step %{x}<extra></extra>",
+        };
+      });
       const layout = baseLayout(colors);
-      layout.yaxis.title = { text: metric };
-      window.Plotly.react(chartFor(container, metric).querySelector(".chart-plot"), [trace], layout, PLOT_CONFIG);
+      layout.yaxis.title = { text: words };
+      if (lines.length > 1) {
+        layout.showlegend = true;
+        layout.legend = { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 };
+        layout.margin.t = 36;
+      }
+      const figure = chartFor(container, metric, sentence(words));
+      window.Plotly.react(figure.querySelector(".chart-plot"), traces, layout, PLOT_CONFIG);
     });
   }
 
@@ -227,6 +287,9 @@
     const targets = root.querySelectorAll(".js-plotly-artifact[data-src]");
     for (const target of targets) {
       if (!window.Plotly) return;
+      const closed = target.closest("details:not([open])");
+      if (target.dataset.drawn || closed) continue; // a closed part is drawn when it opens (plotly needs its size)
+      target.dataset.drawn = "1";
       try {
         const response = await fetch(target.dataset.src, { credentials: "same-origin" });
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -243,6 +306,9 @@
   function start(root) {
     drawEmbeddedSeries(root);
     drawFigureArtifacts(root);
+    root.querySelectorAll("details").forEach(function (details) {
+      details.addEventListener("toggle", function () { if (details.open) drawFigureArtifacts(details); });
+    });
     watch(root);
   }
 
