@@ -52,8 +52,14 @@ class Command(BaseCommand):
                 bar.refresh()
 
     def _report(self, run: ExperimentRun) -> None:
-        self.stdout.write(f"Run {run.pk}: {run.status} (attempts {run.attempts}, device {run.device or '-'})")
-        for name, value in sorted(run.metrics.items()):
-            self.stdout.write(f"  {name} = {value}")
+        partial = ", partial" if run.partial else ""
+        self.stdout.write(f"Run {run.pk}: {run.status}{partial} (attempts {run.attempts}, device {run.device or '-'})")
         if run.verdict:
             self.stdout.write(f"  verdict: {run.verdict}")
+        if run.findings:
+            self.stdout.write("Findings:")
+            for finding in run.findings:
+                self.stdout.write(f"  - {finding}")
+        self.stdout.write("Metrics:")
+        for name, value in sorted(run.metrics.items()):
+            self.stdout.write(f"  {name} = {value}")
