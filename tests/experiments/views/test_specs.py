@@ -32,8 +32,8 @@ def test_idea_page_lists_specs_with_params_criterion_and_runs_newest_first(clien
     assert "Count to three" in section
     assert "Smoke test (counts steps)" in section
     assert "seed 7" in section
-    assert '<code class="param">steps=3</code>' in section
-    assert '<code class="param">delay_seconds=0.5</code>' in section
+    assert '<code class="param">steps = 3</code>' in section
+    assert '<code class="param">delay_seconds = 0.5</code>' in section
     assert "fail_at_step" not in section  # unset params are not noise
     assert "supports the hypothesis if steps_completed ≥ 5, else refutes" in section
     positions = [section.index(f'href="/runs/{run.pk}/"') for run in (queued, second, first)]
