@@ -223,7 +223,7 @@ def test_adding_a_spec_creates_it_and_returns_to_the_experiments(author_client, 
             "criterion.threshold": "3",
             "criterion.if_met": "supports",
             "criterion.otherwise": "inconclusive",
-        }
+        },
     )
     response = author_client.post(add_url(hypothesis), data)
     assert response.status_code == 302
