@@ -19,6 +19,7 @@ from experiments.engine.registry import Kind
 from experiments.forms import COMPARATOR_SYMBOLS
 from experiments.models import ExperimentRun, ExperimentSpec
 from experiments.selectors import kind_catalog, spec_list
+from experiments.views.params_text import params_text
 
 PARAM_TEXT_LIMIT = 80
 
@@ -153,7 +154,7 @@ def spec_cards(*, idea_id: int) -> list[SpecCard]:
             SpecCard(
                 spec=spec,
                 kind=kinds.get(spec.kind),
-                params=params_compact(spec.params),
+                params=params_text(spec.params, kinds.get(spec.kind)),
                 criterion=criterion_words(spec.criterion),
                 runs=[RunLine.of(run, spec.criterion) for run in spec.recent_runs],
                 total_runs=spec.run_count,

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from experiments.engine.params_schema import params_schema_of
 from experiments.forms import SpecForm
 from experiments.services import spec_create
 from experiments.views.presenters import doc_paragraphs, kinds_by_key
@@ -16,19 +17,24 @@ from ideas.selectors import idea_get
 from ideas.services import user_can_edit_idea
 from pages.shortcuts import get_or_404
 
+# The kind the form opens with: a CPU kind that runs in seconds on its defaults (a random 2-layer model's
+# head scores, a baseline) and means something once pointed at a trained run's checkpoint.
+FIRST_KIND = "head_detection"
+
 
 @login_required
 def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
     """/ideas/<pk>/experiments/new/?kind=<key>: a signed-in researcher attaches a runnable spec to an idea.
 
-    The kind comes from the query (GET) or the form's hidden field (POST); without one, the first
-    kind. Field errors from `spec_create` are shown next to their fields with a 400; a criterion from
-    someone who may not pre-register one is the 403 page.
+    The kind comes from the query (GET) or the form's hidden field (POST); without one, FIRST_KIND
+    (or the first kind, should that one be gone). Field errors from `spec_create` are shown next to
+    their fields with a 400 (a param's by its dotted path); a criterion from someone who may not
+    pre-register one is the 403 page.
     """
     idea = get_or_404(idea_get, "There is no idea with this number.", pk=pk)
     kinds = kinds_by_key()
     data = request.POST if request.method == "POST" else None
-    key = (data or request.GET).get("kind") or next(iter(kinds), "")
+    key = (data or request.GET).get("kind") or (FIRST_KIND if FIRST_KIND in kinds else next(iter(kinds), ""))
     context = {"idea": idea, "kinds": list(kinds.values()), "chosen": key}
     kind = kinds.get(key)
     if kind is None:
@@ -38,7 +44,13 @@ def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
     # Criteria are for hypotheses: a verdict moves a hypothesis' status and nothing else's.
     is_hypothesis = idea.kind == IdeaKind.HYPOTHESIS
     form = SpecForm(data, kind=kind, allow_criterion=is_hypothesis and user_can_edit_idea(request.user, idea))
-    context.update(kind=kind, kind_doc=doc_paragraphs(kind.doc), form=form, is_hypothesis=is_hypothesis)
+    context.update(
+        kind=kind,
+        kind_doc=doc_paragraphs(kind.doc),
+        form=form,
+        is_hypothesis=is_hypothesis,
+        params_schema=params_schema_of(kind),  # for static/js/param_form.js, through json_script
+    )
     if data is None:
         return render(request, "experiments/spec_form.html", context)
     if form.is_valid():
@@ -49,7 +61,7 @@ def spec_create_page(request: HttpRequest, pk: int) -> HttpResponse:
                 title=form.cleaned_data["title"],
                 description=form.cleaned_data["description"],
                 kind=kind.key,
-                params=form.params(),
+                params=form.params_value(),
                 seed=form.cleaned_data["seed"],
                 criterion=form.criterion(),
             )  # PermissionDenied -> the 403 page

@@ -113,7 +113,7 @@ def test_add_a_spec_run_it_and_watch_it_succeed_live(page, live_server, in_proce
     assert spec.params["steps"] == 20 and spec.params["delay_seconds"] == 0.2 and spec.seed == 7
     card = page.locator(f"#spec-{spec.pk}")
     assert "supports the hypothesis if steps_completed ≥ 20, else refutes" in card.inner_text()
-    assert "steps=20" in card.inner_text()
+    assert "steps = 20" in card.inner_text()
 
     # Run it: the page comes back with the queued run, then follows it without a reload.
     card.get_by_role("button", name="Run", exact=True).click()

@@ -3,13 +3,17 @@ and the add-an-experiment form built from a kind's schema."""
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from experiments.engine.params_schema import default_params
+from experiments.engine.registry import registry
 from experiments.models import ExperimentRun, ExperimentSpec
 from experiments.services import run_trigger
 from tests.experiments.views.conftest import SUPPORT_IF_FIVE_STEPS, add_url, executed, html_of
@@ -32,8 +36,8 @@ def test_idea_page_lists_specs_with_params_criterion_and_runs_newest_first(clien
     assert "Count to three" in section
     assert "Smoke test (counts steps)" in section
     assert "seed 7" in section
-    assert '<code class="param">steps=3</code>' in section
-    assert '<code class="param">delay_seconds=0.5</code>' in section
+    assert '<code class="param">steps = 3</code>' in section
+    assert '<code class="param">delay_seconds = 0.5</code>' in section
     assert "fail_at_step" not in section  # unset params are not noise
     assert "supports the hypothesis if steps_completed ≥ 5, else refutes" in section
     positions = [section.index(f'href="/runs/{run.pk}/"') for run in (queued, second, first)]
@@ -90,28 +94,50 @@ def test_idea_page_query_count_does_not_grow_with_specs_and_runs(author_client, 
 # --- adding an experiment ---------------------------------------------------------------------------------
 
 
-def test_spec_form_is_built_from_the_kind_schema(author_client, hypothesis):
+def json_script(html: str, element_id: str):
+    found = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
+
+
+def params_textarea(html: str) -> str:
+    found = re.search(r'<textarea name="params"[^>]*>(.*?)</textarea>', html, re.S)
+    return unescape(found.group(1))
+
+
+def test_spec_form_carries_the_kind_schema_and_its_defaults_as_json(author_client, hypothesis):
     response = author_client.get(add_url(hypothesis), {"kind": "smoke"})
     assert response.status_code == 200
     html = html_of(response)
-    steps = re.search(r'<input type="number" name="params\.steps"[^>]*>', html).group(0)
-    assert 'min="1"' in steps and 'max="10000"' in steps and 'value="10"' in steps and 'step="1"' in steps
-    assert '<label for="id_params.steps">Steps</label>' in html
-    assert "How many steps to count. From 1 to 10000. Default: 10." in html
-    delay = re.search(r'<input type="number" name="params\.delay_seconds"[^>]*>', html).group(0)
-    assert 'step="any"' in delay and 'max="60.0"' in delay
-    fail_at = re.search(r'<input type="number" name="params\.fail_at_step"[^>]*>', html).group(0)
-    assert "required" not in fail_at and "value=" not in fail_at
-    assert "Optional: leave empty for none." in html
+    # param_form.js builds the fields from the schema; the textarea is the form without JavaScript.
+    assert json_script(html, "params-schema") == registry.get("smoke").params_schema()
+    assert json.loads(params_textarea(html)) == {
+        "steps": 10,
+        "delay_seconds": 0.0,
+        "fail_at_step": None,
+        "exit_at_step": None,
+        "time_limit_seconds": None,
+    }
+    assert '<label for="id_params">Parameters as JSON</label>' in html
+    assert 'src="/static/js/param_form.js"' in html
+    assert '<ul class="errorlist param-errors" id="id_params_error" hidden>' in html  # no messages yet
     # The idea's author may pre-register a criterion: the kind's metrics, with their meanings.
     assert '<option value="steps_completed">steps_completed — How many steps ran.</option>' in html
     assert 'name="criterion.threshold"' in html
 
 
+def test_spec_form_opens_with_a_light_kind(author_client, hypothesis):
+    html = html_of(author_client.get(add_url(hypothesis)))
+    assert '<option value="head_detection" selected>' in html
+    assert registry.get("head_detection").device == "cpu"
+    nested = json_script(html, "params-schema")
+    assert nested["properties"]["model"]["discriminator"]["propertyName"] == "source"
+    assert json.loads(params_textarea(html))["model"]["config"]["n_layers"] == 2
+
+
 def test_spec_form_hides_the_criterion_from_those_who_may_not_set_one(client, hypothesis):
     client.force_login(UserFactory())
     html = html_of(client.get(add_url(hypothesis), {"kind": "smoke"}))
-    assert 'name="params.steps"' in html
+    assert 'name="params"' in html
     assert 'name="criterion.metric"' not in html
     assert "Only the idea’s author or staff can pre-register a criterion" in html
 
@@ -127,29 +153,52 @@ def test_spec_form_needs_a_signed_in_user_and_a_known_kind(client, author, hypot
     assert author_client.get(reverse("spec-create", kwargs={"pk": 99999})).status_code == 404
 
 
-def form_data(**overrides) -> dict[str, str]:
-    data = {"kind": "smoke", "title": "Count to three", "description": "", "seed": "0", "params.steps": "3"}
+def form_data(params: dict | str | None = None, **overrides) -> dict[str, str]:
+    """A POST of the form as param_form.js sends it: the params as one JSON object (a string as typed)."""
+    data = {"kind": "smoke", "title": "Count to three", "description": "", "seed": "0"}
+    data["params"] = params if isinstance(params, str) else json.dumps({"steps": 3} if params is None else params)
     data.update(overrides)
     return data
 
 
-def test_bad_params_show_the_service_message_next_to_the_field(author_client, hypothesis):
-    response = author_client.post(add_url(hypothesis), form_data(**{"params.steps": "0"}))
+def param_message(html: str, path: str) -> str:
+    """The message the page attaches to one param's dotted path (param_form.js moves it beside that field)."""
+    found = re.search(rf'<li data-param-path="{re.escape(path)}">(.*?)</li>', html, re.S)
+    assert found, f"no message for {path}"
+    return unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def test_bad_params_show_the_service_message_by_the_field_it_names(author_client, hypothesis):
+    response = author_client.post(add_url(hypothesis), form_data({"steps": 0, "delay_seconds": 0.5}))
     assert response.status_code == 400
-    errors = response.context["form"].errors
-    assert errors["params.steps"] == ["Input should be greater than or equal to 1"]
+    assert response.context["form"].param_errors == [("steps", "Input should be greater than or equal to 1")]
     html = html_of(response)
-    assert (
-        '<ul class="errorlist" id="id_params.steps_error"><li>Input should be greater than or equal to 1</li>' in html
-    )
-    assert 'value="0"' in html  # what was typed stays
+    assert param_message(html, "steps") == "steps: Input should be greater than or equal to 1"
+    assert '<ul class="errorlist param-errors" id="id_params_error">' in html  # shown, not hidden
+    assert json.loads(params_textarea(html)) == {"steps": 0, "delay_seconds": 0.5}  # what was sent stays
     assert not ExperimentSpec.objects.exists()
+
+
+def test_a_nested_param_and_a_cross_field_check_each_name_their_field(author_client, hypothesis):
+    params = json.loads(json.dumps(default_params(registry.get("head_detection"))))
+    params["model"]["config"]["n_layers"] = 13
+    data = form_data(params, kind="head_detection")
+    html = html_of(author_client.post(add_url(hypothesis), data))
+    # Pydantic names the chosen alternative (native) in the path; the page's script steps over it.
+    assert "Input should be less than or equal to 12" in param_message(html, "model.native.config.n_layers")
+
+    params["model"]["config"].update(n_layers=2, n_ctx=16)  # too short for the default sequences
+    response = author_client.post(add_url(hypothesis), form_data(params, kind="head_detection"))
+    assert response.status_code == 400
+    assert "the model's context is 16" in param_message(html_of(response), "data.half_length")
 
 
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"params.steps": "many"}, "params.steps", "Enter a whole number."),
+        ({"params": '{"steps": "many"}'}, "params", "steps: Input should be a valid integer"),
+        ({"params": "[3]"}, "params", "Must be a JSON object."),
+        ({"params": "{steps: 3}"}, "params", "Not valid JSON"),
         ({"title": "   "}, "title", "This field is required."),
         ({"seed": "-1"}, "seed", "Must be an integer from 0 to"),
         ({"criterion.metric": "steps_completed", "criterion.threshold": ""}, "criterion.threshold", "finite number"),
@@ -165,9 +214,8 @@ def test_each_bad_field_gets_its_own_message(author_client, hypothesis, override
 
 def test_adding_a_spec_creates_it_and_returns_to_the_experiments(author_client, hypothesis, author):
     data = form_data(
+        {"steps": 3, "delay_seconds": 0.25, "fail_at_step": None},
         **{
-            "params.delay_seconds": "0.25",
-            "params.fail_at_step": "",
             "seed": "42",
             "description": "Three steps are enough.",
             "criterion.metric": "steps_completed",
@@ -175,7 +223,7 @@ def test_adding_a_spec_creates_it_and_returns_to_the_experiments(author_client, 
             "criterion.threshold": "3",
             "criterion.if_met": "supports",
             "criterion.otherwise": "inconclusive",
-        }
+        },
     )
     response = author_client.post(add_url(hypothesis), data)
     assert response.status_code == 302
