@@ -21,8 +21,6 @@ from experiments.models import ExperimentRun, ExperimentSpec
 from experiments.selectors import kind_catalog, spec_list
 from experiments.views.params_text import params_text
 
-PARAM_TEXT_LIMIT = 80
-
 
 def kinds_by_key() -> dict[str, Kind]:
     return {kind.key: kind for kind in kind_catalog()}
@@ -58,22 +56,6 @@ def criterion_words(criterion: dict[str, Any] | None) -> str:
     if criterion.get("otherwise"):
         text += f", else {criterion['otherwise']}"
     return text
-
-
-def params_compact(params: dict[str, Any]) -> list[str]:
-    """['steps=3', 'delay_seconds=0.2']: every param that is set, nested ones as short JSON."""
-    shown = []
-    for name, value in (params or {}).items():
-        if value is None:
-            continue
-        if isinstance(value, dict | list):
-            text = json.dumps(value, separators=(",", ":"))
-            if len(text) > PARAM_TEXT_LIMIT:
-                text = text[: PARAM_TEXT_LIMIT - 1] + "…"
-        else:
-            text = number_text(value)
-        shown.append(f"{name}={text}")
-    return shown
 
 
 def duration_words(seconds: float | None) -> str:

@@ -11,13 +11,13 @@ from experiments.models import RunStatus
 from experiments.selectors import run_list
 from experiments.services import run_can_cancel
 from experiments.views.common import run_or_404
+from experiments.views.params_text import params_text
 from experiments.views.presenters import (
     RunLine,
     criterion_words,
     doc_paragraphs,
     kinds_by_key,
     manifest_rows,
-    params_compact,
 )
 from experiments.views.run_page import (
     artifact_groups,
@@ -50,7 +50,7 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "kind": kind,
         "kind_doc": doc_paragraphs(kind.doc) if kind else [],
         "line": RunLine.of(run, spec.criterion),
-        "params": params_compact(run.params),
+        "params": params_text(run.params, kind),
         "criterion": criterion_words(spec.criterion),
         "part_table": part_table(run.parts, kind),
         "metric_rows": run_metric_rows(run, kind),

@@ -115,6 +115,7 @@ def test_spec_form_carries_the_kind_schema_and_its_defaults_as_json(author_clien
         "delay_seconds": 0.0,
         "fail_at_step": None,
         "exit_at_step": None,
+        "parts": None,
         "time_limit_seconds": None,
     }
     assert '<label for="id_params">Parameters as JSON</label>' in html
