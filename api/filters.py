@@ -1,4 +1,4 @@
-"""Query parameters: which ones each endpoint takes, and turning the list's into `IdeaFilters`.
+"""Query parameters: which ones each endpoint takes, and turning the lists' into `IdeaFilters` and `RunFilters`.
 
 Unknown parameters are an error, not silently ignored: `?kidn=x` is a 400 naming
 `kidn`, because a typo should not look like "no filter". `format` is always
@@ -11,7 +11,8 @@ from django.conf import settings
 from django.http import QueryDict
 from rest_framework import serializers
 
-from experiments.models import ExperimentSpec, RunStatus
+from experiments.models import RunStatus
+from experiments.selectors import KIND_MAX, METRIC_ORDERING, RUN_ORDERINGS, USERNAME_MAX, RunFilters
 from ideas.models import Idea, IdeaKind, IdeaStatus
 from ideas.selectors import ORDERINGS, SEARCH_MAX, IdeaFilters
 
@@ -102,12 +103,24 @@ class SpecListQuerySerializer(PageQuerySerializer):
 
 
 class RunListQuerySerializer(PageQuerySerializer):
-    spec = serializers.IntegerField(required=False, min_value=1, help_text="A spec's id: only its runs.")
-    idea = serializers.IntegerField(required=False, min_value=1, help_text="An idea's id: the runs of all its specs.")
+    """The runs page's filters and orderings (`RunFilters`), plus the page; the selector checks the values."""
+
+    kind = serializers.CharField(required=False, allow_blank=True, max_length=KIND_MAX, help_text="A kind's key.")
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False, allow_blank=True)
+    idea = serializers.IntegerField(required=False, min_value=1, help_text="An idea's id: the runs of all its specs.")
+    spec = serializers.IntegerField(required=False, min_value=1, help_text="A spec's id: only its runs.")
+    user = serializers.CharField(
+        required=False, allow_blank=True, max_length=USERNAME_MAX, help_text="A username: the runs they started."
+    )
+    ordering = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=120,
+        help_text=f"One of {', '.join(RUN_ORDERINGS)}, or {METRIC_ORDERING}<metric name> (the metric's value; "
+        "runs without it last), each with a leading - for descending. Default: -created (newest first).",
+    )
 
-    def validate_spec(self, value: int) -> int:
-        return _existing_id(ExperimentSpec, "experiment", value)
-
-    def validate_idea(self, value: int) -> int:
-        return _existing_id(Idea, "idea", value)
+    def to_filters(self) -> RunFilters:
+        data = self.validated_data
+        text = {name: data.get(name, "") for name in ("kind", "status", "user", "ordering")}
+        return RunFilters(**text, idea=data.get("idea"), spec=data.get("spec"))

@@ -6,12 +6,13 @@
 
 from django.urls import path
 
-from experiments.views import actions, data, datasets, runs, specs
+from experiments.views import actions, compare, data, datasets, run_list, runs, specs
 
 urlpatterns = [
     path("ideas/<int:pk>/experiments/new/", specs.spec_create_page, name="spec-create"),
     path("specs/<int:pk>/run/", actions.spec_run_action, name="spec-run"),
-    path("runs/", runs.run_list_page, name="run-list"),
+    path("runs/", run_list.run_list_page, name="run-list"),
+    path("runs/compare/", compare.run_compare_page, name="run-compare"),
     path("runs/<int:pk>/", runs.run_detail_page, name="run-detail"),
     path("runs/<int:pk>/cancel/", actions.run_cancel_action, name="run-cancel"),
     path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download_page, name="artifact-download"),

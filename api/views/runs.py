@@ -42,14 +42,15 @@ class RunList(ApiView):
     @extend_schema(
         operation_id="runs_list",
         summary="List runs",
-        description="Newest first; filter by `spec`, `idea` and `status`. Each run as on its own page, without "
-        "the step series and manifest. Unknown parameters, values and ids are a 400 naming them.",
+        description="The runs page's filters (`kind`, `status`, `idea`, `spec`, `user`) and orderings (`ordering`, "
+        "e.g. `-metric:final_loss`; newest first by default). Each run as on its own page, without the step "
+        "series and manifest. Unknown parameters, values, ids, kinds and users are a 400 naming them.",
         parameters=[RunListQuerySerializer],
         responses={200: RunPageSerializer, **error_responses(404), **not_found("A page past the end.")},
     )
     def get(self, request):
-        query = parse_query(RunListQuerySerializer, request.query_params).validated_data
-        runs = run_list(spec_id=query.get("spec"), idea_id=query.get("idea"), status=query.get("status", ""))
+        filters = parse_query(RunListQuerySerializer, request.query_params).to_filters()
+        runs = run_list(filters=filters)
         paginator = ExperimentPagination()
         page = paginator.paginate_queryset(runs, request, view=self)
         data = RunSummarySerializer(page, many=True, context=self.get_serializer_context()).data

@@ -1,14 +1,10 @@
-"""A run's page (status, progress, verdict, metrics, charts, artifacts, manifest) and the list of runs."""
+"""A run's page: status, progress, verdict, metrics, charts, artifacts, manifest (the list is in `run_list`)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from experiments.models import RunStatus
-from experiments.selectors import run_list
 from experiments.services import run_can_cancel
 from experiments.views.common import run_or_404
 from experiments.views.params_text import params_text
@@ -29,10 +25,6 @@ from experiments.views.run_page import (
     series_charts,
     timing_words,
 )
-from pages.shortcuts import error_messages
-
-RUNS_PAGE_SIZE = 25
-LIST_FILTERS = ("status", "spec", "idea")
 
 
 def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -69,37 +61,3 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "finished": not run.is_active,
     }
     return render(request, "experiments/run_detail.html", context)
-
-
-def run_list_page(request: HttpRequest) -> HttpResponse:
-    """/runs/?status=&spec=&idea=: every run, newest first, a page at a time. Bad filters are a 400 that says why."""
-    chosen = {name: request.GET.get(name, "").strip() for name in LIST_FILTERS}
-    context = {"chosen": chosen, "statuses": RunStatus.choices}
-    try:
-        ids = {name: _id_or_none(name, chosen[name]) for name in ("spec", "idea")}
-        runs = run_list(status=chosen["status"], spec_id=ids["spec"], idea_id=ids["idea"])
-    except ValidationError as error:
-        context["filter_errors"] = error_messages(error)
-        return render(request, "experiments/run_list.html", context, status=400)
-    page = Paginator(runs, RUNS_PAGE_SIZE).get_page(request.GET.get("page"))
-    context.update(
-        page=page,
-        lines=[RunLine.of(run, run.spec.criterion) for run in page.object_list],
-        page_range=page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
-        query_without_page=_query_without_page(request),
-    )
-    return render(request, "experiments/run_list.html", context)
-
-
-def _id_or_none(name: str, raw: str) -> int | None:
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 15:
-        raise ValidationError({name: f"{name} must be a number (a record id); got {raw[:20]!r}."})
-    return int(raw)
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()

@@ -1,5 +1,5 @@
-"""experiments/views/runs.py: the run page, its status JSON for runs.js, the runs list, and escaping on
-every page that shows a run."""
+"""experiments/views/runs.py: the run page, its status JSON for runs.js, and escaping on every page that
+shows a run (the runs list's own tests are in test_run_list.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from django.urls import reverse
 
 from experiments.models import Artifact, ExperimentSpec, RunStatus
-from experiments.services import run_trigger
 from tests.experiments.views.conftest import SUPPORT_IF_FIVE_STEPS, executed, html_of, write_artifact
 from tests.factories import ExperimentRunFactory, smoke_spec
 
@@ -101,42 +100,6 @@ def test_status_json_is_the_api_run_with_the_fields_runs_js_reads(client, hypoth
     assert missing.status_code == 404 and missing.json()["detail"] == "No run with id 999."
 
 
-# --- the runs list ----------------------------------------------------------------------------------------
-
-
-def test_run_list_filters_by_status_and_spec_and_pages(client, hypothesis, author, monkeypatch):
-    first, second = smoke_spec(hypothesis, author, title="first"), smoke_spec(hypothesis, author, title="second")
-    done = executed(first, author)
-    queued = run_trigger(spec=second, user=author).run
-
-    html = html_of(client.get(reverse("run-list")))
-    assert f'href="/runs/{done.pk}/"' in html and f'href="/runs/{queued.pk}/"' in html
-    assert '<a href="/runs/">Runs</a>' in html or 'href="/runs/" aria-current="page">Runs' in html
-
-    succeeded = client.get(reverse("run-list"), {"status": "succeeded"})
-    assert [line.run for line in succeeded.context["lines"]] == [done]
-    by_spec = client.get(reverse("run-list"), {"spec": second.pk})
-    assert [line.run for line in by_spec.context["lines"]] == [queued]
-    assert f'data-status-url="/runs/{queued.pk}/status.json"' in html_of(by_spec)
-
-    from experiments.views import runs as runs_views
-
-    monkeypatch.setattr(runs_views, "RUNS_PAGE_SIZE", 1)
-    page_two = client.get(reverse("run-list"), {"page": 2})
-    assert [line.run for line in page_two.context["lines"]] == [done]
-    assert 'rel="prev"' in html_of(page_two)
-
-
-@pytest.mark.parametrize(
-    ("query", "message"),
-    [({"status": "exploded"}, "Unknown run status &#x27;exploded&#x27;"), ({"spec": "x"}, "spec must be a number")],
-)
-def test_run_list_bad_filters_are_a_400_that_says_why(client, query, message):
-    response = client.get(reverse("run-list"), query)
-    assert response.status_code == 400
-    assert message in html_of(response)
-
-
 # --- escaping ---------------------------------------------------------------------------------------------
 
 XSS = "<script>alert('x')</script>"
@@ -170,9 +133,3 @@ def test_titles_descriptions_params_errors_and_series_names_are_escaped(client, 
         assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html or "\\u003Cscript\\u003E" in html
     status = client.get(reverse("run-status-json", kwargs={"pk": run.pk})).json()
     assert status["error"] == f"Traceback {XSS}"  # JSON carries the text; runs.js only ever sets textContent
-
-
-@pytest.mark.django_db
-def test_run_list_refuses_ids_too_large_for_the_database(client):
-    response = client.get("/runs/?spec=99999999999999999999999")
-    assert response.status_code == 400
