@@ -21,4 +21,8 @@ def test_run_page_lists_checkpoints_by_step(client):
     add_artifacts_that_sort_wrongly_as_text(run)
     html = client.get(run.get_absolute_url()).content.decode()
     table = html[html.index('id="artifacts-heading"') :]
-    assert re.findall(r'<th scope="row"><code>([^<]+)</code></th>', table) == ARTIFACTS_IN_ORDER
+    # Files one per row; each model's checkpoints as one row that opens to the list, by step.
+    names = re.findall(r'(?:<th scope="row">|download>)<code>([^<]+)</code>', table)
+    assert names == ARTIFACTS_IN_ORDER
+    assert "<code>checkpoint-*</code> · 4 checkpoints, steps 10 to 1122" in table
+    assert "<code>L2-checkpoint-*</code> · 2 checkpoints, steps 20 to 100" in table
