@@ -20,6 +20,22 @@ ALWAYS_ALLOWED = frozenset({"format"})
 FILTER_FIELDS = ("search", "kind", "status", "tag", "collection", "author", "ordering")
 
 
+class QueryBooleanField(serializers.BooleanField):
+    """`true` or `false`, spelled so: the query string's JSON booleans, as the bodies take only true and false.
+
+    DRF's BooleanField also reads 1, yes, on, True... and a typo among them would look like a filter.
+    """
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if data == "true":
+            return True
+        if data == "false":
+            return False
+        self.fail("invalid")
+
+
 def check_query_params(query: QueryDict, allowed: frozenset[str] | set[str]) -> None:
     """400 naming each unknown or repeated query parameter."""
     errors: dict[str, str] = {}
@@ -48,9 +64,15 @@ class IdeaFilterQuerySerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Default: relevance when searching (on PostgreSQL), else -score.",
     )
+    has_experiments = QueryBooleanField(
+        required=False, help_text="true: only ideas with experiment specs; false: only those without."
+    )
 
     def to_filters(self) -> IdeaFilters:
-        return IdeaFilters(**{name: self.validated_data.get(name, "") for name in FILTER_FIELDS})
+        return IdeaFilters(
+            **{name: self.validated_data.get(name, "") for name in FILTER_FIELDS},
+            has_experiments=self.validated_data.get("has_experiments"),
+        )
 
 
 class IdeaListQuerySerializer(IdeaFilterQuerySerializer):

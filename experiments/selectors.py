@@ -30,10 +30,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from experiments.engine.registry import Kind, registry
-from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus, Verdict
 from ideas.models import Idea
 
 RUNS_SHOWN_PER_SPEC = 10
+# Newest first by when a run finished (a run without a finish time last), then by id. The idea list's
+# `latest_verdict` (ideas.selectors) orders the same way, so the list and the idea page name the same run.
+LATEST_FINISHED_FIRST = (F("finished_at").desc(nulls_last=True), F("pk").desc())
 
 # --- the list of runs: filters and orderings ---
 
@@ -73,7 +76,7 @@ def spec_list(*, idea_id: int | None = None) -> QuerySet[ExperimentSpec]:
                 "runs",
                 # The idea page and spec lists show status and progress, not the (large) series and manifests.
                 queryset=ExperimentRun.objects.select_related("created_by")
-                .defer("series", "summary", "manifest", "params")
+                .defer("series", "summary", "manifest", "params", "parts", "log")
                 .order_by("-created_at", "-id")[:RUNS_SHOWN_PER_SPEC],
                 to_attr="recent_runs",
             )
@@ -216,6 +219,53 @@ def _run_sort_value(key: str, metric: str):
 def _runs() -> QuerySet[ExperimentRun]:
     return ExperimentRun.objects.select_related("spec__idea", "created_by").prefetch_related(
         Prefetch("artifacts", queryset=Artifact.objects.order_by("name"))
+    )
+
+
+def verdict_runs() -> QuerySet[ExperimentRun]:
+    """Runs whose verdict counts as evidence: succeeded with a verdict, as the status of a hypothesis follows."""
+    return ExperimentRun.objects.filter(status=RunStatus.SUCCEEDED).exclude(verdict="")
+
+
+@dataclass(frozen=True)
+class IdeaEvidence:
+    """What an idea's experiments say, as its page's header line and the API's idea detail show it.
+
+    Each spec (experiment) counts once, with the verdict of its latest succeeded run that has one:
+    replicating a spec replaces its vote rather than adding one, and a later failed, cancelled or
+    still running run leaves it standing.
+    """
+
+    experiments: int  # the idea's specs
+    runs: int  # their runs, in any state
+    counts: dict[str, int]  # verdict -> experiments whose latest verdict it is; every verdict, in Verdict's order
+    latest: ExperimentRun | None  # the newest of the counted runs; None when no experiment has a verdict
+
+    @property
+    def with_verdict(self) -> int:
+        return sum(self.counts.values())
+
+
+def idea_evidence(*, idea_id: int) -> IdeaEvidence:
+    """The evidence of one idea's experiments (two queries); see IdeaEvidence for which runs count."""
+    totals = ExperimentSpec.objects.filter(idea_id=idea_id).aggregate(
+        experiments=Count("pk", distinct=True), runs=Count("runs")
+    )
+    latest_of_its_spec = verdict_runs().filter(spec=OuterRef("spec")).order_by(*LATEST_FINISHED_FIRST).values("pk")[:1]
+    counted = list(
+        verdict_runs()
+        .filter(spec__idea_id=idea_id, pk=Subquery(latest_of_its_spec))
+        .only("pk", "spec_id", "verdict", "finished_at")
+        .order_by(*LATEST_FINISHED_FIRST)
+    )
+    counts = dict.fromkeys(Verdict.values, 0)
+    for run in counted:
+        counts[run.verdict] = counts.get(run.verdict, 0) + 1
+    return IdeaEvidence(
+        experiments=totals["experiments"],
+        runs=totals["runs"],
+        counts=counts,
+        latest=counted[0] if counted else None,
     )
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import BooleanField, CharField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from ideas.models import Collection, Idea, IdeaKind, IdeaLink, IdeaStatus, StatusChange, Tag, Vote
 from ideas.rendering import IDEA_REFERENCE
@@ -39,6 +41,7 @@ class IdeaFilters:
     collection: str = ""  # a collection slug
     author: str = ""  # a username
     ordering: str = ""  # one of ORDERINGS; empty: relevance when searching, else -score
+    has_experiments: bool | None = None  # True: only ideas with experiment specs; False: only those without
 
     def validate(self) -> None:
         """Raise ValidationError naming the field for values that cannot match anything sensible.
@@ -89,10 +92,40 @@ def _with_voted(qs: QuerySet[Idea], user) -> QuerySet[Idea]:
     return qs.annotate(voted=Value(False, output_field=BooleanField()))
 
 
+def _with_experiments(qs: QuerySet[Idea]) -> QuerySet[Idea]:
+    """Each idea's experiments as the list marks them, in the same query: `has_experiments`,
+    `experiment_count` (specs), `run_count` (their runs, in any state) and `latest_verdict` (the
+    verdict of its newest succeeded run that has one, '' if none).
+
+    `ideas` imports nothing of `experiments` (which builds on it), so the models come from the app
+    registry. The latest verdict is the one `experiments.selectors.idea_evidence` calls latest: the
+    same runs count (succeeded, with a verdict) in the same order (LATEST_FINISHED_FIRST).
+    """
+    spec_model = apps.get_model("experiments", "ExperimentSpec")
+    run_model = apps.get_model("experiments", "ExperimentRun")
+    specs = spec_model.objects.filter(idea=OuterRef("pk")).order_by()
+    runs = run_model.objects.filter(spec__idea=OuterRef("pk")).order_by()
+    latest_verdict = (
+        runs.filter(status="succeeded")
+        .exclude(verdict="")
+        .order_by(F("finished_at").desc(nulls_last=True), F("pk").desc())
+        .values("verdict")[:1]
+    )
+    return qs.annotate(
+        has_experiments=Exists(specs),
+        experiment_count=Coalesce(Subquery(specs.values("idea").annotate(n=Count("pk")).values("n")), 0),
+        run_count=Coalesce(Subquery(runs.values("spec__idea").annotate(n=Count("pk")).values("n")), 0),
+        latest_verdict=Coalesce(Subquery(latest_verdict), Value(""), output_field=CharField()),
+    )
+
+
 def idea_list(*, filters: IdeaFilters, user=None) -> QuerySet[Idea]:
-    """Ideas matching `filters`, each with `voted` for `user`, tags and collections prefetched."""
+    """Ideas matching `filters`, each with `voted` for `user` and its experiments (see `_with_experiments`),
+    tags and collections prefetched."""
     filters.validate()
-    qs = Idea.objects.select_related("author").prefetch_related("tags", "collections")
+    qs = _with_experiments(Idea.objects.select_related("author").prefetch_related("tags", "collections"))
+    if filters.has_experiments is not None:
+        qs = qs.filter(has_experiments=filters.has_experiments)
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
     if filters.status:
@@ -119,7 +152,7 @@ def idea_detail(*, pk: int, user=None) -> Idea:
         Prefetch("links_in", queryset=IdeaLink.objects.select_related("source").order_by("source__title")),
         Prefetch("status_changes", queryset=StatusChange.objects.select_related("changed_by")),
     )
-    return _with_voted(qs, user).get(pk=pk)
+    return _with_voted(_with_experiments(qs), user).get(pk=pk)
 
 
 def tag_list() -> QuerySet[Tag]:

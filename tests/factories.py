@@ -1,6 +1,7 @@
 """factory_boy factories for the catalogue, and for experiment specs and their runs."""
 
 import uuid
+from datetime import timedelta
 
 import factory
 from django.conf import settings
@@ -134,3 +135,17 @@ class ExperimentRunFactory(factory.django.DjangoModelFactory):
     task_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
     created_by = factory.SelfAttribute("spec.author")
     sent_at = factory.LazyFunction(timezone.now)
+
+
+def finished_run(spec, verdict: str = "", *, minutes_ago: float = 0, status=RunStatus.SUCCEEDED, **fields):
+    """A run of `spec` that finished `minutes_ago` (succeeded unless told), with this verdict; nothing executes."""
+    finished_at = timezone.now() - timedelta(minutes=minutes_ago)
+    return ExperimentRunFactory(
+        spec=spec,
+        status=status,
+        verdict=verdict,
+        progress=1.0 if status == RunStatus.SUCCEEDED else 0.5,
+        started_at=finished_at - timedelta(seconds=3),
+        finished_at=finished_at,
+        **fields,
+    )

@@ -7,7 +7,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers.evidence import EvidenceSerializer
 from api.serializers.taxonomy import CollectionRefSerializer, TagRefSerializer
+from experiments.models import Verdict
+from experiments.selectors import idea_evidence
 from ideas.models import Idea, IdeaLink, IdeaStatus, StatusChange
 from ideas.rendering import render_markdown
 from ideas.selectors import idea_reference_urls
@@ -49,9 +52,20 @@ class IdeaRefSerializer(IdeaUrlsMixin, serializers.ModelSerializer):
 
 
 class IdeaSummarySerializer(IdeaUrlsMixin, serializers.ModelSerializer):
-    """An idea in a list or an export. `voted`: whether the caller has voted for it."""
+    """An idea in a list or an export. `voted`: whether the caller has voted for it.
+
+    Expects ideas from `ideas.selectors.idea_list` or `idea_detail`, which annotate the experiment fields.
+    """
 
     voted = serializers.BooleanField(read_only=True)
+    experiment_count = serializers.IntegerField(read_only=True, help_text="Its experiment specs.")
+    run_count = serializers.IntegerField(read_only=True, help_text="Their runs, in any state.")
+    latest_verdict = serializers.ChoiceField(
+        choices=Verdict.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The verdict of its newest succeeded run that has one; blank when none has.",
+    )
     author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
     tags = TagRefSerializer(many=True, read_only=True)
     collections = CollectionRefSerializer(many=True, read_only=True)
@@ -70,6 +84,9 @@ class IdeaSummarySerializer(IdeaUrlsMixin, serializers.ModelSerializer):
             "author",
             "tags",
             "collections",
+            "experiment_count",
+            "run_count",
+            "latest_verdict",
             "url",
             "page_url",
             "created_at",
@@ -119,6 +136,9 @@ class IdeaDetailSerializer(IdeaSummarySerializer):
     links_out = LinkOutSerializer(many=True, read_only=True)
     links_in = LinkInSerializer(many=True, read_only=True)
     status_history = StatusChangeSerializer(source="status_changes", many=True, read_only=True)
+    evidence = serializers.SerializerMethodField(
+        help_text="What its experiments say: verdicts counted per experiment, and the newest (as its page's header)."
+    )
 
     class Meta(IdeaSummarySerializer.Meta):
         fields = [
@@ -130,11 +150,16 @@ class IdeaDetailSerializer(IdeaSummarySerializer):
             "links_out",
             "links_in",
             "status_history",
+            "evidence",
         ]
         read_only_fields = fields
 
     def get_body_html(self, idea: Idea) -> str:
         return render_markdown(idea.body, idea_url=idea_reference_urls(idea).get)
+
+    @extend_schema_field(EvidenceSerializer)
+    def get_evidence(self, idea: Idea) -> dict:
+        return EvidenceSerializer(idea_evidence(idea_id=idea.pk), context=self.context).data
 
     def get_can_edit(self, idea: Idea) -> bool:
         request = self.context.get("request")

@@ -17,9 +17,11 @@ from django.utils.timesince import timesince
 
 from experiments.engine.registry import Kind
 from experiments.forms import COMPARATOR_SYMBOLS
-from experiments.models import ExperimentRun, ExperimentSpec
+from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
 from experiments.selectors import kind_catalog, spec_list
 from experiments.views.params_text import params_text
+
+FINDINGS_SHOWN = 5  # a spec card lists at most this many of its latest result's findings
 
 
 def kinds_by_key() -> dict[str, Kind]:
@@ -107,6 +109,31 @@ class RunLine:
 
 
 @dataclass(frozen=True)
+class LatestResult:
+    """A spec's latest finished run that has results, as its card shows it: what it found, its verdict.
+
+    Results are a succeeded run's, or a partial one's (cancelled or failed after some parts finished);
+    a run that failed with nothing kept shows in the run lines, with its error, and not here.
+    """
+
+    run: ExperimentRun
+    findings: list[str]  # the first FINDINGS_SHOWN
+    more_findings: int  # how many more the run page shows
+
+    @classmethod
+    def of(cls, runs: list[ExperimentRun]) -> LatestResult | None:
+        """From a spec's loaded runs (`spec.recent_runs`): the one that finished last, among those with results."""
+        with_results = [run for run in runs if run.status == RunStatus.SUCCEEDED or run.partial]
+        if not with_results:
+            return None
+        run = max(
+            with_results, key=lambda run: (run.finished_at is not None, run.finished_at or run.created_at, run.pk)
+        )
+        findings = [str(line) for line in run.findings] if isinstance(run.findings, list) else []
+        return cls(run=run, findings=findings[:FINDINGS_SHOWN], more_findings=max(0, len(findings) - FINDINGS_SHOWN))
+
+
+@dataclass(frozen=True)
 class SpecCard:
     """One spec on its idea's page, with its newest runs."""
 
@@ -117,6 +144,7 @@ class SpecCard:
     runs: list[RunLine]
     total_runs: int
     has_succeeded: bool
+    latest: LatestResult | None = None  # shown above the run lines: findings, verdict, partial or not
 
     @property
     def kind_title(self) -> str:
@@ -141,6 +169,7 @@ def spec_cards(*, idea_id: int) -> list[SpecCard]:
                 runs=[RunLine.of(run, spec.criterion) for run in spec.recent_runs],
                 total_runs=spec.run_count,
                 has_succeeded=spec.has_succeeded,
+                latest=LatestResult.of(spec.recent_runs),
             )
         )
     return cards

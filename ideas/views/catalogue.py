@@ -33,13 +33,24 @@ FILTER_LABELS = {
     "collection": "Collection",
     "author": "Author",
     "ordering": "Sort",
+    "has_experiments": "Has experiments",
 }
+# The filter form's checkbox sends 1; a link may say 0 (only ideas without experiments). The API takes true/false.
+PAGE_FLAGS = {"": None, "1": True, "true": True, "0": False, "false": False}
 # The sort options a reader picks from; the selector knows a few more.
 SORTS = (("-score", "Top"), ("-created", "Newest"), ("title", "Title"))
 
 
-def filters_from_query(query: QueryDict) -> IdeaFilters:
-    return IdeaFilters(**{name: query.get(name, "").strip() for name in FILTER_PARAMS})
+def filters_from_query(query: QueryDict) -> tuple[IdeaFilters, dict[str, list[str]]]:
+    """The filters the page's query asks for, and what in it cannot be read (field -> messages)."""
+    flag = query.get("has_experiments", "").strip()
+    errors: dict[str, list[str]] = {}
+    if flag not in PAGE_FLAGS:
+        errors["has_experiments"] = [f"Unknown value {flag!r}; give 1 (ideas with experiments) or 0 (ideas without)."]
+    filters = IdeaFilters(
+        **{name: query.get(name, "").strip() for name in FILTER_PARAMS}, has_experiments=PAGE_FLAGS.get(flag)
+    )
+    return filters, errors
 
 
 def active_filters(query: QueryDict, filters: IdeaFilters, tags: list[Tag], collections: list[Collection]):
@@ -49,11 +60,12 @@ def active_filters(query: QueryDict, filters: IdeaFilters, tags: list[Tag], coll
         "status": dict(IdeaStatus.choices),
         "tag": {tag.slug: tag.name for tag in tags},
         "collection": {collection.slug: collection.name for collection in collections},
+        "has_experiments": {True: "yes", False: "no"},
     }
     chips = []
-    for name in FILTER_PARAMS:
+    for name in (*FILTER_PARAMS, "has_experiments"):
         value = getattr(filters, name)
-        if not value or name == "ordering":
+        if value in ("", None) or name == "ordering":
             continue
         rest = query.copy()
         rest.pop(name, None)
@@ -65,7 +77,7 @@ def active_filters(query: QueryDict, filters: IdeaFilters, tags: list[Tag], coll
 
 def idea_list_page(request: HttpRequest) -> HttpResponse:
     """/ideas/: search, filter, sort and page through the catalogue. Bad filter values give a 400 that says why."""
-    filters = filters_from_query(request.GET)
+    filters, errors = filters_from_query(request.GET)
     tags, collections = list(tag_list()), list(collection_list())
     context = {
         "filters": filters,
@@ -80,10 +92,10 @@ def idea_list_page(request: HttpRequest) -> HttpResponse:
     try:
         ideas = idea_list(filters=filters, user=request.user)
     except ValidationError as error:
+        errors = {**error.message_dict, **errors}
+    if errors:
         context["filter_errors"] = [
-            (FILTER_LABELS.get(field, field), message)
-            for field, messages in error.message_dict.items()
-            for message in messages
+            (FILTER_LABELS.get(field, field), message) for field, messages in errors.items() for message in messages
         ]
         return render(request, "ideas/idea_list.html", context, status=400)
     page = Paginator(ideas, settings.IDEAS_PAGE_SIZE).get_page(request.GET.get("page"))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from experiments.models import RunStatus
+from experiments.selectors import idea_evidence
 from ideas.models import IdeaLink, LinkType, StatusChange
 from tests.api.conftest import assert_error, client_for
-from tests.factories import IdeaFactory
+from tests.factories import ExperimentRunFactory, ExperimentSpecFactory, IdeaFactory, finished_run
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +71,56 @@ def test_status_history_endpoint(anon_client, idea, staff):
         ("open", "in_progress", staff.username),
     ]
     assert_error(anon_client.get("/api/ideas/424242/status-history/"), 404)
+
+
+def test_evidence_counts_each_experiments_latest_verdict_and_names_the_newest_run(anon_client, idea):
+    first, second, third = (ExperimentSpecFactory(idea=idea, title=f"spec {n}") for n in range(3))
+    finished_run(first, "supports", minutes_ago=50)
+    finished_run(first, "supports", minutes_ago=40)  # a replication: still one experiment
+    finished_run(second, "supports", minutes_ago=30)
+    newest = finished_run(third, "refutes", minutes_ago=20)
+    finished_run(third, "supports", minutes_ago=10, status=RunStatus.CANCELLED, partial=True)  # no verdict counts
+    ExperimentRunFactory(spec=third)  # queued
+
+    body = anon_client.get(f"/api/ideas/{idea.pk}/").json()
+
+    assert body["evidence"] == {
+        "experiments": 3,
+        "runs": 6,
+        "counts": {"supports": 2, "refutes": 1, "inconclusive": 0},
+        "latest_run": {
+            "id": newest.pk,
+            "verdict": "refutes",
+            "finished_at": body["evidence"]["latest_run"]["finished_at"],
+            "url": f"http://testserver/runs/{newest.pk}/",
+        },
+    }
+    assert body["evidence"]["latest_run"]["finished_at"].startswith(newest.finished_at.date().isoformat())
+    assert (body["experiment_count"], body["run_count"], body["latest_verdict"]) == (3, 6, "refutes")
+    # The same function the idea page's header line reads.
+    page_evidence = idea_evidence(idea_id=idea.pk)
+    assert body["evidence"]["counts"] == page_evidence.counts and page_evidence.latest == newest
+
+
+def test_evidence_without_experiments_or_verdicts(anon_client, idea):
+    expected = {"experiments": 0, "runs": 0, "counts": {"supports": 0, "refutes": 0, "inconclusive": 0}}
+    assert anon_client.get(f"/api/ideas/{idea.pk}/").json()["evidence"] == expected | {"latest_run": None}
+    finished_run(ExperimentSpecFactory(idea=idea), "")
+    evidence = anon_client.get(f"/api/ideas/{idea.pk}/").json()["evidence"]
+    assert evidence == expected | {"experiments": 1, "runs": 1, "latest_run": None}
+
+
+def test_detail_costs_the_same_queries_however_many_specs_and_runs(anon_client, idea, django_assert_max_num_queries):
+    def add(n: int) -> None:
+        for k in range(n):
+            spec = ExperimentSpecFactory(idea=idea)
+            finished_run(spec, "supports", minutes_ago=k)
+            finished_run(spec, "refutes", minutes_ago=k + 5)
+
+    add(1)
+    with django_assert_max_num_queries(100) as one:
+        assert anon_client.get(f"/api/ideas/{idea.pk}/").status_code == 200
+    add(6)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        evidence = anon_client.get(f"/api/ideas/{idea.pk}/").json()["evidence"]
+    assert evidence["counts"]["supports"] == 7

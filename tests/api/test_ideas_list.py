@@ -6,9 +6,18 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from experiments.models import RunStatus
 from ideas.models import IdeaKind, IdeaStatus, Vote
 from tests.api.conftest import assert_error, client_for
-from tests.factories import CollectionFactory, IdeaFactory, TagFactory, UserFactory
+from tests.factories import (
+    CollectionFactory,
+    ExperimentRunFactory,
+    ExperimentSpecFactory,
+    IdeaFactory,
+    TagFactory,
+    UserFactory,
+    finished_run,
+)
 
 pytestmark = pytest.mark.django_db
 URL = "/api/ideas/"
@@ -37,6 +46,7 @@ def test_list_is_paged_and_carries_every_field(anon_client, author):
     assert item["collections"] == [{"name": "hackathon", "slug": "hackathon"}]
     assert item["url"] == f"http://testserver/api/ideas/{idea.pk}/"
     assert item["created_at"] and item["updated_at"]
+    assert (item["experiment_count"], item["run_count"], item["latest_verdict"]) == (0, 0, "")
 
 
 def test_voted_is_for_the_caller(user):
@@ -120,10 +130,54 @@ def test_pages_link_to_each_other(anon_client):
         ({"search": "x" * 201}, "search"),
         ({"search": "a\x00b"}, "search"),
         ({"format": "xml"}, "format"),
+        ({"has_experiments": "1"}, "has_experiments"),
+        ({"has_experiments": "yes"}, "has_experiments"),
+        ({"has_experiments": "True"}, "has_experiments"),
+        ({"has_experiments": ""}, "has_experiments"),
+        ({"has_experiments": "true "}, "has_experiments"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(anon_client, params, field):
     assert_error(anon_client.get(URL, params), 400, field=field, code="invalid")
+
+
+def test_bad_has_experiments_says_what_it_takes(anon_client):
+    body = assert_error(anon_client.get(URL, {"has_experiments": "on"}), 400, field="has_experiments")
+    assert body["errors"]["has_experiments"] == ["Must be true or false."]
+    assert_error(anon_client.get(URL + "?has_experiments=true%00"), 400, field="has_experiments")
+    assert_error(anon_client.get(URL + "?has_experiments=true&has_experiments=false"), 400, field="has_experiments")
+
+
+def _ideas_with_and_without_experiments() -> None:
+    tested = IdeaFactory(title="Tested")
+    spec = ExperimentSpecFactory(idea=tested)
+    finished_run(spec, "supports", minutes_ago=30)
+    finished_run(spec, "refutes", minutes_ago=10)
+    ExperimentRunFactory(spec=ExperimentSpecFactory(idea=tested, title="Second"), status=RunStatus.RUNNING)
+    ExperimentSpecFactory(idea=IdeaFactory(title="Planned"))
+    IdeaFactory(title="Untested")
+
+
+def test_has_experiments_filters_the_list(anon_client):
+    _ideas_with_and_without_experiments()
+    assert sorted(titles(anon_client.get(URL, {"has_experiments": "true"}))) == ["Planned", "Tested"]
+    assert titles(anon_client.get(URL, {"has_experiments": "false"})) == ["Untested"]
+    assert len(titles(anon_client.get(URL))) == 3
+
+
+def test_each_idea_carries_its_experiment_and_run_counts_and_latest_verdict(anon_client):
+    _ideas_with_and_without_experiments()
+    results = anon_client.get(URL, {"ordering": "title"}).json()["results"]
+    assert [
+        (item["title"], item["experiment_count"], item["run_count"], item["latest_verdict"]) for item in results
+    ] == [("Planned", 1, 0, ""), ("Tested", 2, 3, "refutes"), ("Untested", 0, 0, "")]
+
+
+def test_export_takes_the_has_experiments_filter_too(anon_client):
+    _ideas_with_and_without_experiments()
+    response = anon_client.get("/api/ideas/export/", {"format": "json", "has_experiments": "false"})
+    assert [idea["title"] for idea in response.json()["ideas"]] == ["Untested"]
+    assert_error(anon_client.get("/api/ideas/export/", {"has_experiments": "1"}), 400, field="has_experiments")
 
 
 def test_repeated_parameter_is_refused(anon_client):
@@ -164,3 +218,17 @@ def test_list_costs_the_same_queries_for_3_or_50_ideas(signed_in):
     many = _queries_for_list(client, 50)
     assert few == many
     assert many <= 5  # (the token) + count + page + tags + collections
+
+
+def test_list_with_experiments_costs_the_same_queries(anon_client, django_assert_max_num_queries):
+    """Counts and verdicts are subqueries of the page's query, whatever the number of specs and runs."""
+    for n in range(10):
+        idea = IdeaFactory(title=f"Idea {n}")
+        for k in range(n % 4):
+            spec = ExperimentSpecFactory(idea=idea, title=f"spec {k}")
+            finished_run(spec, "supports" if k % 2 else "refutes", minutes_ago=10 - k)
+            ExperimentRunFactory(spec=spec, status=RunStatus.RUNNING)
+    with django_assert_max_num_queries(4):  # count + page + tags + collections
+        body = anon_client.get(URL, {"page_size": 100, "has_experiments": "true"}).json()
+    assert body["count"] == 7
+    assert {item["latest_verdict"] for item in body["results"]} == {"supports", "refutes"}

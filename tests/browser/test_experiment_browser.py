@@ -143,6 +143,9 @@ def test_add_a_spec_run_it_and_watch_it_succeed_live(page, live_server, in_proce
     assert page.locator(".idea-meta .status-supported").is_visible()
     assert page.locator(f'[data-run-id="{run.pk}"] [role="progressbar"]').count() == 0
     assert "steps_completed = 20" in page.locator(f'[data-run-id="{run.pk}"]').inner_text()
+    # The header's evidence line and the card's latest result came with it.
+    assert page.locator(".evidence-line").inner_text() == f"1 experiment supports — latest: run {run.pk} (supports)"
+    assert card.locator(".latest-result .verdict-supports").is_visible()
     assert ExperimentRun.objects.get().status == RunStatus.SUCCEEDED
     page.locator("#experiments").scroll_into_view_if_needed()
     page.screenshot(path="/tmp/exp-idea.png", full_page=True)

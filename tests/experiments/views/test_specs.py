@@ -40,8 +40,8 @@ def test_idea_page_lists_specs_with_params_criterion_and_runs_newest_first(clien
     assert '<code class="param">delay_seconds = 0.5</code>' in section
     assert "fail_at_step" not in section  # unset params are not noise
     assert "supports the hypothesis if steps_completed ≥ 5, else refutes" in section
-    positions = [section.index(f'href="/runs/{run.pk}/"') for run in (queued, second, first)]
-    assert positions == sorted(positions)  # newest first
+    positions = [section.index(f'<a class="run-link" href="/runs/{run.pk}/"') for run in (queued, second, first)]
+    assert positions == sorted(positions)  # newest first (the run lines; the latest result above names one too)
     assert "run-status-succeeded" in section and "Succeeded" in section
     assert "verdict-refutes" in section  # 3 steps < 5
     assert "steps_completed = 3" in section
