@@ -208,6 +208,12 @@
     return slash < 0 ? { metric: name, part: "" } : { metric: name.slice(slash + 1), part: name.slice(0, slash) };
   }
 
+  // The y axis carries the unit when the words end with one in brackets ("... (nats)"); the caption has the rest.
+  function axisTitle(words) {
+    const unit = /\(([^()]*)\)\s*$/.exec(words);
+    return unit ? unit[1] : words;
+  }
+
   function sentence(text) {
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
@@ -260,7 +266,7 @@
         };
       });
       const layout = baseLayout(colors);
-      layout.yaxis.title = { text: words };
+      layout.yaxis.title = { text: axisTitle(words) };
       if (lines.length > 1) {
         layout.showlegend = true;
         layout.legend = { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 };

@@ -360,7 +360,7 @@ def _chart(rows: list[dict]):
     panels = [
         ("Accuracy on copied tokens", "top-1 accuracy", [r["copied_segment_accuracy"] for r in rows]),
         ("Induction heads", "heads with score >= 0.4", [len(r["induction_heads"]) for r in rows]),
-        ("K-compositions above chance", "head pairs", [r["compositions_above_chance"]["K"] for r in rows]),
+        ("K-compositions", "head pairs above chance", [r["compositions_above_chance"]["K"] for r in rows]),
     ]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for title, _, _ in panels])
     for col, (title, axis, values) in enumerate(panels, start=1):
@@ -368,5 +368,9 @@ def _chart(rows: list[dict]):
         fig.update_yaxes(title_text=axis, row=1, col=col)
         fig.update_xaxes(title_text="model depth", row=1, col=col)
     fig.update_yaxes(range=[0, 1], row=1, col=1)
-    fig.update_layout(title="Attention-only models by depth", showlegend=False, height=380)
+    for col, (_, _, values) in enumerate(panels[1:], start=2):  # counts: from 0, at least up to 1
+        fig.update_yaxes(range=[0, max(1, *values) * 1.1], row=1, col=col)
+    fig.update_layout(
+        title="Attention-only models by depth", showlegend=False, height=400, margin={"t": 100, "l": 60, "r": 20}
+    )
     return fig

@@ -67,9 +67,9 @@ METRICS = {
 }
 
 SERIES = {
-    "max_induction_score": "best induction score of any head",
-    "max_copying_score": "best copying score of any head",
-    "icl_score": "in-context-learning score (nats: first-half minus second-half loss)",
+    "max_induction_score": "best induction score of any head (score)",
+    "max_copying_score": "best copying score of any head (score)",
+    "icl_score": "in-context-learning score: first-half minus second-half loss (nats)",
     "repeated_tokens_loss": "loss on repeated random tokens (nats)",
 }
 
