@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ETA_WINDOW_SECONDS = 120.0  # the pace of the last two minutes estimates what is left
 ETA_MIN_SECONDS = 5.0  # no estimate until the run has moved for this long
+ETA_SAMPLE_SECONDS = 1.0  # at most one pace sample a second, however often a kind reports
 
 
 class DatabaseReporter:
@@ -54,7 +55,7 @@ class DatabaseReporter:
         with self._lock:
             self._progress = (fraction, message)
             now = time.monotonic()
-            if not self._pace or fraction > self._pace[-1][1]:
+            if not self._pace or (fraction > self._pace[-1][1] and now - self._pace[-1][0] >= ETA_SAMPLE_SECONDS):
                 self._pace.append((now, fraction))
             while len(self._pace) > 2 and self._pace[1][0] < now - ETA_WINDOW_SECONDS:
                 del self._pace[0]
