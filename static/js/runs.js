@@ -141,36 +141,13 @@
 
   // --- charts -----------------------------------------------------------------------------------
 
-  function theme() {
-    const style = window.getComputedStyle(document.documentElement);
-    const value = function (name, fallback) { return style.getPropertyValue(name).trim() || fallback; };
-    return {
-      text: value("--text", "#1b2130"),
-      muted: value("--muted", "#5d6678"),
-      grid: value("--border", "#e2e5eb"),
-      accent: value("--accent", "#4338ca"),
-      font: value("--font", "system-ui, sans-serif"),
-    };
-  }
-
-  function baseLayout(colors) {
-    const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid, color: colors.muted };
-    return {
-      margin: { l: 56, r: 16, t: 12, b: 44 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "rgba(0,0,0,0)",
-      font: { family: colors.font, size: 12, color: colors.text },
-      xaxis: Object.assign({ title: { text: "step" } }, axis),
-      yaxis: Object.assign({}, axis),
-      showlegend: false,
-      hovermode: "x",
-    };
-  }
+  // Colours, axes and plotly options shared with the compare page (charts.js, loaded first).
+  const charts = window.siteCharts;
 
   // A saved figure keeps its own titles and legend; only the colours follow the page.
   function figureLayout(own) {
-    const colors = theme();
-    const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid, color: colors.muted };
+    const colors = charts.theme();
+    const axis = charts.axisStyle(colors);
     const layout = Object.assign(
       {
         margin: { l: 56, r: 16, t: own.title ? 48 : 16, b: 44 },
@@ -186,11 +163,6 @@
     ["xaxis", "yaxis"].forEach(function (key) { if (!layout[key]) layout[key] = Object.assign({}, axis); });
     return layout;
   }
-
-  const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
-
-  // A palette that tells up to eight parts apart; the first colour is the page's accent.
-  const LINE_COLORS = ["#4338ca", "#0f766e", "#b45309", "#be185d", "#0369a1", "#4d7c0f", "#7c3aed", "#525252"];
 
   function labelsFor(container) {
     if (!container.chartLabels) {
@@ -240,40 +212,29 @@
   }
 
   function drawSeries(container, series) {
-    if (!window.Plotly) return;
-    const colors = theme();
+    if (!window.Plotly || !charts) return;
+    const colors = charts.theme();
     const labels = labelsFor(container);
-    const charts = new Map(); // metric -> [{part, points}], in the order the series came
+    const byMetric = new Map(); // metric -> [{part, points}], in the order the series came
     Object.keys(series).forEach(function (name) {
       const split = splitName(name);
-      if (!charts.has(split.metric)) charts.set(split.metric, []);
-      charts.get(split.metric).push({ part: split.part, points: series[name] || [] });
+      if (!byMetric.has(split.metric)) byMetric.set(split.metric, []);
+      byMetric.get(split.metric).push({ part: split.part, points: series[name] || [] });
     });
-    charts.forEach(function (lines, metric) {
+    byMetric.forEach(function (lines, metric) {
       const words = labels.series[metric] || metric.replace(/_/g, " ");
       const traces = lines.map(function (line, i) {
-        const color = lines.length > 1 ? LINE_COLORS[i % LINE_COLORS.length] : colors.accent;
-        const label = line.part ? labels.parts[line.part] || line.part : words;
-        return {
-          x: line.points.map(function (point) { return point[0]; }),
-          y: line.points.map(function (point) { return point[1]; }),
-          name: label,
-          type: "scatter",
-          mode: line.points.length > 60 ? "lines" : "lines+markers",
-          line: { color: color, width: 2 },
-          marker: { color: color, size: 5 },
-          hovertemplate: label + ": %{y}<br>step %{x}<extra></extra>",
-        };
+        const color = lines.length > 1 ? colors.series[i % colors.series.length] : colors.accent;
+        return charts.stepTrace(line.points, line.part ? labels.parts[line.part] || line.part : words, color);
       });
-      const layout = baseLayout(colors);
-      layout.yaxis.title = { text: axisTitle(words) };
+      const layout = charts.stepLayout(colors, axisTitle(words));
       if (lines.length > 1) {
         layout.showlegend = true;
         layout.legend = { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 };
         layout.margin.t = 36;
       }
       const figure = chartFor(container, metric, sentence(words));
-      window.Plotly.react(figure.querySelector(".chart-plot"), traces, layout, PLOT_CONFIG);
+      window.Plotly.react(figure.querySelector(".chart-plot"), traces, layout, charts.PLOT_CONFIG);
     });
   }
 
@@ -292,7 +253,7 @@
   async function drawFigureArtifacts(root) {
     const targets = root.querySelectorAll(".js-plotly-artifact[data-src]");
     for (const target of targets) {
-      if (!window.Plotly) return;
+      if (!window.Plotly || !charts) return;
       const closed = target.closest("details:not([open])");
       if (target.dataset.drawn || closed) continue; // a closed part is drawn when it opens (plotly needs its size)
       target.dataset.drawn = "1";
@@ -300,7 +261,7 @@
         const response = await fetch(target.dataset.src, { credentials: "same-origin" });
         if (!response.ok) throw new Error("HTTP " + response.status);
         const figure = await response.json();
-        window.Plotly.newPlot(target, figure.data || [], figureLayout(figure.layout || {}), PLOT_CONFIG);
+        window.Plotly.newPlot(target, figure.data || [], figureLayout(figure.layout || {}), charts.PLOT_CONFIG);
       } catch (error) {
         target.textContent = "Could not draw this figure (" + error.message + "); download it below.";
       }

@@ -7,28 +7,15 @@ live server. Screenshots land in /tmp/catalogue.png (the list) and /tmp/catalogu
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from ideas.models import Idea, IdeaKind, IdeaStatus
 from ideas.services import idea_create, idea_link_add, idea_set_status
 from tests.conftest import needs_chromium
-from tests.csp_watch import watch_csp
 from tests.factories import PASSWORD, StaffFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture
-def page(browser, live_server) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    csp_violations = watch_csp(page)
-    yield page
-    context.close()
-    assert not csp_violations, "the Content-Security-Policy blocked something:\n" + "\n".join(csp_violations)
 
 
 def make_catalogue():

@@ -21,21 +21,9 @@ from experiments.services import runs as runs_module
 from ideas.models import IdeaKind
 from ideas.services import idea_create
 from tests.conftest import needs_chromium
-from tests.csp_watch import watch_csp
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture
-def page(browser, live_server) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    csp_violations = watch_csp(page)
-    yield page
-    context.close()
-    assert not csp_violations, "the Content-Security-Policy blocked something:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

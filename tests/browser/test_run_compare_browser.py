@@ -6,27 +6,13 @@ server, with the Content-Security-Policy watched. Screenshots land in /tmp/runs-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from experiments.models import RunStatus
 from tests.conftest import needs_chromium
-from tests.csp_watch import watch_csp
 from tests.factories import ExperimentRunFactory, ExperimentSpecFactory
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture
-def page(browser, live_server) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    csp_violations = watch_csp(page)
-    yield page
-    context.close()
-    assert not csp_violations, "the Content-Security-Policy blocked something:\n" + "\n".join(csp_violations)
 
 
 def test_tick_two_runs_compare_them_and_see_their_series_overlaid(page):

@@ -1,0 +1,67 @@
+"""A composite run's page in a real browser: its findings first, one chart per metric with a line per part, and
+a part's figure drawn when the part is opened.
+
+Drives the Debian Chromium at /usr/bin/chromium through Playwright against pytest-django's live server, with the
+Content-Security-Policy watched. A screenshot lands in /tmp/run-page-parts.png.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from django.conf import settings
+
+from experiments.models import Artifact, RunStatus
+from tests.conftest import needs_chromium
+from tests.factories import ExperimentRunFactory, ExperimentSpecFactory
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+
+
+def figure_artifact(run, name: str, part: str) -> Artifact:
+    content = json.dumps({"data": [{"type": "bar", "x": ["a", "b"], "y": [1, 2]}], "layout": {"title": {"text": name}}})
+    relative = f"runs/{run.pk}/1/{name}.plotly.json"
+    path = settings.ARTIFACT_ROOT / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return Artifact.objects.create(
+        run=run, name=name, path=relative, artifact_type="plotly", content_type="application/json",
+        size=len(content), sha256=hashlib.sha256(content.encode()).hexdigest(), meta={"part": part},
+    )  # fmt: skip
+
+
+def test_a_composite_run_overlays_its_parts_and_draws_a_part_figure_when_opened(page):
+    parts = [
+        {"key": f"L{d}", "label": f"{d} layers", "metrics": {"n_induction_heads": d - 1},
+         "findings": [f"{d - 1} induction heads."], "artifacts": [f"L{d}-head_scores"]}
+        for d in (1, 2)
+    ]  # fmt: skip
+    run = ExperimentRunFactory(
+        spec=ExperimentSpecFactory(kind="attention_depth_comparison", title="Depths", params={"depths": [1, 2]}),
+        kind="attention_depth_comparison",
+        status=RunStatus.SUCCEEDED,
+        findings=["1 of 2 depths form induction heads: 2 layers (1 head, best 0.6); 1 layer (best 0.02) forms none."],
+        parts=parts,
+        metrics={"L1_n_induction_heads": 0, "L2_n_induction_heads": 1},
+        series={f"L{d}/loss": [[step, 4 - d * step / 100] for step in range(0, 100, 10)] for d in (1, 2)},
+    )
+    figure_artifact(run, "L2-head_scores", "L2")
+
+    page.goto(f"/runs/{run.pk}/")
+    assert page.locator(".findings-list li").first.inner_text().startswith("1 of 2 depths form induction heads")
+    chart = page.locator('.chart[data-metric="loss"]')
+    assert chart.locator("figcaption").inner_text() == "Training loss (nats per token) by step"
+    chart.locator(".scatterlayer .trace").nth(1).wait_for()
+    assert chart.locator(".scatterlayer .trace").count() == 2  # a line per depth, in one chart
+    assert chart.locator(".legend .legendtext").all_text_contents() == ["1 layers", "2 layers"]
+    assert chart.locator(".ytitle").text_content() == "nats per token"
+
+    part = page.locator("#part-L2")
+    figure = part.locator(".js-plotly-artifact")
+    assert figure.get_attribute("data-drawn") is None  # closed: not drawn yet
+    part.locator("summary").click()
+    figure.locator(".main-svg").first.wait_for()
+    assert part.locator(".findings-list li").inner_text() == "1 induction heads."
+    page.screenshot(path="/tmp/run-page-parts.png", full_page=True)
