@@ -168,9 +168,11 @@ def _head_words(row: dict) -> str:
 
 
 def findings(ranked: list[dict], important: list[dict], metrics: dict, mode: str) -> list[str]:
+    top = ranked[0]
+    kinds = "/".join(t.replace("_", "-") for t in top["types"]) or "untyped"
     lines = [
-        f"{mode.capitalize()}-ablating the most important head, {_head_words(ranked[0])}, raises the loss from "
-        f"{metrics['clean_loss']:.3f} nats."
+        f"{mode.capitalize()}-ablating the most important head, {head_name(top['layer'], top['head'])} ({kinds}), "
+        f"raises the loss by {top['loss_increase']:.3f} nats, from {metrics['clean_loss']:.3f}."
     ]
     if len(important) > 1:
         lines.append(
