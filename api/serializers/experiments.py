@@ -94,6 +94,13 @@ class KindSerializer(serializers.Serializer):
     metrics = serializers.DictField(
         child=serializers.CharField(), help_text="Each metric the kind produces, with its meaning."
     )
+    part_metrics = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="A composite kind's metrics of each part, unprefixed (a run names them <part>_<metric>).",
+    )
+    series = serializers.DictField(
+        child=serializers.CharField(), help_text="The step series it logs, in words (chart titles and axes)."
+    )
     device = serializers.ChoiceField(choices=["cpu", "gpu"], help_text="Where its runs go: the cpu or gpu queue.")
     soft_time_limit = serializers.IntegerField(help_text="Seconds before a run is asked to stop.")
     time_limit = serializers.IntegerField(help_text="Seconds before a run's worker process is killed.")

@@ -38,6 +38,10 @@ def test_kinds_list_includes_smoke_with_its_schema(anon_client):
     assert smoke["params_schema"]["additionalProperties"] is False
     assert smoke["metrics"]["steps_completed"] == "How many steps ran."
     assert (smoke["device"], smoke["soft_time_limit"], smoke["time_limit"]) == ("cpu", 3000, 3060)
+    assert smoke["part_metrics"] == {"steps": "Steps counted in this part.", "sum": "Their sum."}
+    depth = kinds["attention_depth_comparison"]
+    assert depth["part_metrics"]["n_induction_heads"] == "Heads with induction score >= 0.4."
+    assert depth["series"]["loss"] == "training loss (nats per token)"
 
 
 def test_kind_detail_and_unknown_kind(anon_client):
