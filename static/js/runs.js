@@ -6,7 +6,8 @@
  * the API's run representation (as /api/runs/<id>/), without the API's throttles. Each answer updates the run's status badge, progress bar and
  * message wherever the page shows it, and its step charts on the run page. When a run
  * finishes, the page is fetched again and its <main> swapped in, once, so the verdict,
- * metrics, artifacts and the idea's status history appear without a manual reload.
+ * metrics, artifacts and the idea's status history appear without a manual reload; the run page
+ * is fetched the same way each time a composite run finishes a part, so its findings show at once.
  *
  * Charts: the run page embeds the step series with json_script; plotly.js (served from
  * static, no CDN) draws one line chart per metric and redraws them as new steps arrive.
@@ -97,10 +98,18 @@
       }
       if (polling.get(id) !== token) return; // the page was refreshed meanwhile
       applyStatus(run);
+      if (partsGrew(run)) scheduleRefresh(); // a composite run finished a part: show its findings now
       if (!LABELS[run.status] || run.status === "queued" || run.status === "running") continue;
       polling.delete(id);
       scheduleRefresh();
     }
+  }
+
+  // Whether the run has finished more parts than the page (data-parts on the run's element) shows.
+  function partsGrew(run) {
+    return Array.from(shownRuns(run.id)).some(function (element) {
+      return element.dataset.parts !== undefined && (run.parts || []).length > Number(element.dataset.parts);
+    });
   }
 
   function watch(root) {

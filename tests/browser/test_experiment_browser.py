@@ -16,12 +16,12 @@ import pytest
 from django.db import connection
 
 from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
-from experiments.services import run_execute
+from experiments.services import run_execute, run_trigger
 from experiments.services import runs as runs_module
 from ideas.models import IdeaKind
 from ideas.services import idea_create
 from tests.conftest import needs_chromium
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, smoke_spec
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -161,3 +161,21 @@ def test_add_a_spec_run_it_and_watch_it_succeed_live(page, live_server, in_proce
     assert page.evaluate("window.__still_this_page") is True
     assert page.locator(".run-header .verdict-supports").is_visible()
     page.screenshot(path="/tmp/exp-run.png", full_page=True)
+
+
+def test_a_composite_run_shows_each_part_as_it_finishes(page, live_server, in_process_worker):
+    researcher = UserFactory(username="counter")
+    idea = idea_create(author=researcher, title="Counting in parts", kind=IdeaKind.HYPOTHESIS, body="Parts.")
+    spec = smoke_spec(idea, researcher, steps=30, delay_seconds=0.25, parts=3)
+    run = run_trigger(spec=spec, user=researcher).run
+
+    page.goto(f"/runs/{run.pk}/")
+    # The first part's findings appear while the run still works on the others.
+    page.locator("#part-P1").wait_for(timeout=30_000)
+    assert "Counted steps 1 to 10; their sum is 55." in page.locator("#part-P1 summary").inner_text()
+    assert page.locator(".js-run-status").first.inner_text() == "Running"
+    page.locator(".js-run-left-wrap:not([hidden])").wait_for(timeout=15_000)  # an estimate of the time left
+    page.screenshot(path="/tmp/run-page-live-parts.png", full_page=True)
+    page.locator("#part-P3").wait_for(timeout=30_000)  # the page shows the finished run, all its parts
+    assert page.locator(".part-details").count() == 3
+    assert page.locator(".run-findings li").first.inner_text() == "Counted 30 steps; their sum is 465, as expected."
