@@ -108,17 +108,18 @@ class DatabaseReporter:
             fields: dict = {"heartbeat_at": Now()}  # database time, like the reaper's comparison
             if self._progress is not None:
                 fields["progress"], fields["progress_message"] = self._progress
+            # Each flag is cleared before its snapshot is taken: what the kind's thread adds meanwhile is either
+            # in the snapshot or sets the flag again for the next beat, never lost. dict.copy() and list() are
+            # single steps under the GIL, so each snapshot is consistent while that thread appends.
             if self._series_dirty:
-                # dict.copy() and list() are single steps under the GIL, so this snapshot is
-                # consistent even while the kind's thread appends.
-                fields["series"] = {name: list(points) for name, points in self.series.copy().items()}
                 self._series_dirty = False
+                fields["series"] = {name: list(points) for name, points in self.series.copy().items()}
             if self._parts_dirty:
-                fields["parts"] = list(self.parts)
                 self._parts_dirty = False
+                fields["parts"] = list(self.parts)
             if self._log_dirty:
-                fields["log"] = list(self.log_entries)
                 self._log_dirty = False
+                fields["log"] = list(self.log_entries)
         left = self.seconds_left()
         if left is not None:
             fields["estimated_finish_at"] = Now() + timedelta(seconds=min(left, 30 * 86400))

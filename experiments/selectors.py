@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -29,6 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from experiments.engine.executor import METRIC_NAME
 from experiments.engine.registry import Kind, registry
 from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus, Verdict
 from ideas.models import Idea
@@ -40,12 +40,11 @@ LATEST_FINISHED_FIRST = (F("finished_at").desc(nulls_last=True), F("pk").desc())
 
 # --- the list of runs: filters and orderings ---
 
-METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")  # the whole name (fullmatch)
 METRIC_ORDERING = "metric:"
 # What a list of runs sorts by, besides `metric:<name>`; each also with a leading "-".
 RUN_ORDERINGS = ("created", "duration", "kind", "status", "idea", "user")
 SORT_FIELDS = {"kind": "kind", "idea": "spec__idea__title", "user": "created_by__username"}
-LIST_DEFERRED = ("series", "summary", "manifest", "log", "error_traceback")
+LIST_DEFERRED = ("series", "summary", "manifest", "parts", "log", "error_traceback")
 KIND_MAX = 64
 USERNAME_MAX = 150
 MAX_ID = 2**63 - 1  # a BigAutoField's largest; larger ids cannot exist (and SQLite cannot compare them)

@@ -15,7 +15,7 @@ from experiments.engine.runtime import RunContext, part_metrics, seed_everything
 MAX_FINDINGS = 20
 MAX_FINDING_CHARS = 400
 
-METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
+METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")  # the whole name: use fullmatch
 
 
 class BadResult(EngineError):
@@ -27,13 +27,13 @@ def execute(kind: Kind, params: BaseModel, ctx: RunContext) -> KindResult:
 
     Warnings raised while the kind runs go to the run's log (their text only, without file paths)."""
     seed_everything(ctx.seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        try:
-            result = kind.run(params, ctx)
-        finally:
-            for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
-                ctx.log(message, level="warning")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # each warning once per place it is raised from
+        # Logged as it happens (with its time), its text only: where it was raised is a server path.
+        warnings.showwarning = lambda message, category, *_, **__: ctx.log(
+            f"{category.__name__}: {message}", level="warning"
+        )
+        result = kind.run(params, ctx)
     if not isinstance(result, KindResult):
         raise BadResult(f"Kind {kind.key!r} returned {type(result).__name__}, not a KindResult.")
     findings = result.findings
@@ -44,7 +44,7 @@ def execute(kind: Kind, params: BaseModel, ctx: RunContext) -> KindResult:
         raise BadResult(f"Kind {kind.key!r} names a headline figure it did not save: {result.headline!r}.")
     metrics: dict[str, float | None] = {}
     for name, value in {**part_metrics(ctx.parts), **result.metrics}.items():
-        if not METRIC_NAME.match(name):
+        if not METRIC_NAME.fullmatch(name):
             raise BadResult(f"Kind {kind.key!r} returned a metric with a bad name: {name!r}.")
         number = float("nan") if value is None else float(value)
         metrics[name] = number if math.isfinite(number) else None

@@ -7,6 +7,7 @@ it; the browser's form builder (static/js/param_form.js) reads the same schema t
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -122,9 +123,14 @@ def default_params(kind: Kind) -> dict[str, Any]:
     When a required field has no default, the example is returned as it is: the form still starts from it
     and the kind names what is missing.
     """
-    schema = params_schema_of(kind)
-    start = example(schema, schema.get("$defs", {}))
-    try:
-        return kind.normalized_params(kind.parse_params(start))
-    except InvalidParams:
-        return start
+    if kind.params_model not in _DEFAULTS:  # once per params model: every spec card and run page asks
+        schema = params_schema_of(kind)
+        start = example(schema, schema.get("$defs", {}))
+        try:
+            _DEFAULTS[kind.params_model] = kind.normalized_params(kind.parse_params(start))
+        except InvalidParams:
+            _DEFAULTS[kind.params_model] = start
+    return copy.deepcopy(_DEFAULTS[kind.params_model])
+
+
+_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}

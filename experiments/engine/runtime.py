@@ -32,7 +32,8 @@ MAX_LOG_ENTRIES = 500  # the first LOG_HEAD entries and the newest are kept; the
 LOG_HEAD = 100
 LOG_LEVELS = ("info", "warning")
 # An absolute path (/home/x/..., C:\\x\\...) in a log message: the log is public, the server's layout is not.
-_PATH = re.compile(r"(?:[A-Za-z]:\\|/)(?:[^\s/\\:'\"]+[/\\])+[^\s/\\:'\"]*")
+# Only a path that starts a word: "1/2/4", "and/or" and the path of a URL are left alone.
+_PATH = re.compile(r"(?:(?<![\w:/.\\])[A-Za-z]:\\|(?<![\w:/.\\-])/)(?:[^\s/\\:'\"]+[/\\])+[^\s/\\:'\"]*")
 _DIGITS = re.compile(r"[0-9.,]+")
 
 
@@ -216,8 +217,9 @@ class RunContext:
     @contextmanager
     def part(self, key: str, label: str) -> Iterator[Part]:
         """A part of a composite kind: fill the yielded `Part`'s metrics and findings; when the block ends
-        without an error, the part is reported finished (the worker stores it at once, so a run cancelled or
-        failed later keeps it). Series logged inside are named `<key>/<name>`; artifacts carry meta `part`."""
+        without an error, the part is reported finished (the worker stores it with its next heartbeat, within
+        a second or so, so a run cancelled, failed or killed later keeps it). Series logged inside are named
+        `<key>/<name>`; artifacts carry meta `part`."""
         if not PART_KEY.match(key):
             raise ValueError(f"Part key {key!r} must be a letter then up to 31 letters, digits or '_'.")
         if self._current_part is not None:

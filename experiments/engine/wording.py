@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 
 def head_name(layer: int, head: int) -> str:
@@ -29,3 +30,14 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 def layers_label(n_layers: int) -> str:
     """'1 layer', '2 layers': a model by its depth."""
     return f"{n_layers} layer{'s' if n_layers != 1 else ''}"
+
+
+def head_types_text(types: Sequence[str]) -> str:
+    """['previous_token'] -> 'previous-token'; [] -> 'untyped'."""
+    return "/".join(t.replace("_", "-") for t in types) or "untyped"
+
+
+def head_cost_text(row: Mapping[str, Any], digits: int = 3) -> str:
+    """'L0H1 (previous-token, +0.650 nats)': a head of an ablation ranking, its types and what ablating it cost."""
+    cost = f"+{row['loss_increase']:.{digits}f} nats"
+    return f"{head_name(row['layer'], row['head'])} ({head_types_text(row['types'])}, {cost})"

@@ -245,15 +245,21 @@ def _store_unfinished(run: ExperimentRun, ctx: RunContext, status: str, **fields
     return True
 
 
-def _kept_parts(parts: list[dict]) -> dict:
-    """The fields of a run that stopped after finishing `parts`: their metrics and findings, marked partial."""
+def _kept_parts(parts: list[dict], *, with_files: bool = True) -> dict:
+    """The fields of a run that stopped after finishing `parts`: their metrics and findings, marked partial.
+
+    Without `with_files` (the attempt's process died before it could record its artifacts) the parts name no
+    artifacts, so none of them is a broken link."""
     if not parts:
         return {}
-    return {
+    kept = {
         "partial": True,
         "metrics": part_metrics(parts),
         "findings": [f"{part['label']}: {finding}" for part in parts for finding in part["findings"]],
     }
+    if not with_files:
+        kept["parts"] = [{**part, "artifacts": []} for part in parts]
+    return kept
 
 
 def _store_artifacts(run: ExperimentRun, ctx: RunContext, keep=lambda record: True) -> None:
@@ -438,19 +444,31 @@ def _requeue_or_fail(run_id: int, *, reason: str, only_if=None) -> str | None:
         run = candidates.filter(only_if).first() if only_if is not None else candidates.first()
         if run is None:
             return None
+        changed = {"estimated_finish_at": None}
         if run.cancel_requested:
-            run.status, run.finished_at, run.error = RunStatus.CANCELLED, timezone.now(), reason
+            changed.update(status=RunStatus.CANCELLED, finished_at=timezone.now(), error=reason)
         elif run.attempts < run.max_attempts:
-            run.status, run.error = RunStatus.QUEUED, f"Attempt {run.attempts} lost: {reason}"
-            run.progress_message = "re-queued"
+            # The next attempt starts over: the lost one's progress is not shown as if it still ran.
+            changed.update(
+                status=RunStatus.QUEUED,
+                error=f"Attempt {run.attempts} lost: {reason}",
+                progress_message="re-queued",
+                progress=0.0,
+                started_at=None,
+                series={},
+                parts=[],
+            )
         else:
-            run.status, run.finished_at = RunStatus.FAILED, timezone.now()
-            run.error = f"{reason} (attempt {run.attempts} of {run.max_attempts}; giving up)."
-        kept = _kept_parts(run.parts) if run.status != RunStatus.QUEUED else {}
-        for name, value in kept.items():
+            changed.update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"{reason} (attempt {run.attempts} of {run.max_attempts}; giving up).",
+            )
+        if changed["status"] != RunStatus.QUEUED:
+            changed.update(_kept_parts(run.parts, with_files=False))
+        for name, value in changed.items():
             setattr(run, name, value)
-        run.estimated_finish_at = None
-        run.save(update_fields=["status", "finished_at", "error", "progress_message", "estimated_finish_at", *kept])
+        run.save(update_fields=list(changed))
         return run.status
 
 
@@ -473,7 +491,7 @@ def run_time_limit_exceeded(*, run_id: int, seconds: float, worker: str) -> bool
                 finished_at=timezone.now(),
                 estimated_finish_at=None,
                 error=f"Exceeded the hard time limit of {seconds:g} s; the worker process was killed.",
-                **_kept_parts(parts),
+                **_kept_parts(parts, with_files=False),
             )
         )
 

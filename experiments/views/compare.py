@@ -51,7 +51,7 @@ def parse_ids(values: list[str]) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or len(part) > 18:
+        if not (part.isascii() and part.isdigit()) or len(part) > 18:  # "²".isdigit() too
             raise ValidationError({"ids": f"ids must be run numbers separated by commas; got {part[:20]!r}."})
         ids.append(int(part))
     return ids
@@ -67,7 +67,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value} if prefix else {}
 
 
-def value_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     if value is NOT_SET:
         return "not set"
     if isinstance(value, dict | list):
@@ -95,7 +95,7 @@ def param_rows(runs: list[ExperimentRun]) -> tuple[list[CompareRow], list[Compar
     differ, same = [], []
     for path in paths:
         values = [params.get(path, NOT_SET) for params in flat]
-        row = CompareRow(path, [value_text(value) for value in values])
+        row = CompareRow(path, [cell_text(value) for value in values])
         (differ if len({_same_key(value) for value in values}) > 1 else same).append(row)
     return differ, same
 

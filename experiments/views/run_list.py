@@ -91,7 +91,7 @@ def filters_from_query(query: QueryDict) -> RunFilters:
     for name in ID_FILTERS:
         raw = query.get(name, "").strip()
         ids[name] = None
-        if raw and (not raw.isdigit() or len(raw) > 18):
+        if raw and (not (raw.isascii() and raw.isdigit()) or len(raw) > 18):  # "²".isdigit() too
             errors[name] = [f"{name} must be a number (a record id); got {raw[:20]!r}."]
         elif raw:
             ids[name] = int(raw)
@@ -177,7 +177,7 @@ def run_list_page(request: HttpRequest) -> HttpResponse:
         page=page,
         page_range=page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         current_sort=current,
-        metric_sort_label=_metric_sort_label(filters.ordering),
+        other_sort_label=_other_sort_label(filters.ordering),
         headers={
             "status": sort_header(query, current, "status", descending_first=False),
             "created": sort_header(query, current, "created", descending_first=True),
@@ -189,12 +189,16 @@ def run_list_page(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/run_list.html", context)
 
 
-def _metric_sort_label(ordering: str) -> str:
-    """'final_loss, highest first' when sorting by a metric (the sort menu's own entries do not), else ''."""
-    key, metric, descending = run_ordering_parse(ordering)
-    if key != "metric":
+def _other_sort_label(ordering: str) -> str:
+    """The sort menu's label for an ordering it does not offer itself (a column header's: any metric, or a
+    reversed one such as '-status'), so Apply keeps it: 'final_loss, highest first', 'Status, reversed'; ''
+    for the menu's own entries."""
+    if not ordering or ordering in dict(SORTS):
         return ""
-    return f"{metric}, {'highest' if descending else 'lowest'} first"
+    key, metric, descending = run_ordering_parse(ordering)
+    if key == "metric":
+        return f"{metric}, {'highest' if descending else 'lowest'} first"
+    return f"{dict(SORTS).get(ordering.removeprefix('-'), key.capitalize())}, reversed"
 
 
 def _row(run: ExperimentRun, columns: list[MetricColumn]) -> RunRow:

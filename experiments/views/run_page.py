@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from experiments.engine.registry import Kind
+from experiments.engine.runtime import part_metrics
 from experiments.models import Artifact, ExperimentRun
 from experiments.views.presenters import duration_words, metric_rows, number_text
 
@@ -35,7 +36,7 @@ def part_table(parts: list[dict[str, Any]], kind: Kind | None) -> PartTable | No
 
 def run_metric_rows(run: ExperimentRun, kind: Kind | None) -> list[tuple[str, str, str]]:
     """(name, value, meaning) of the run's own metrics: those its parts gave (`<part>_<name>`) are in the table."""
-    from_parts = {f"{part['key']}_{name}" for part in run.parts for name in part["metrics"]}
+    from_parts = part_metrics(run.parts).keys()
     return metric_rows({k: v for k, v in (run.metrics or {}).items() if k not in from_parts}, kind)
 
 

@@ -62,7 +62,7 @@ def _link(value: Any, vocabulary: Vocabulary) -> LinkRecord:
     except ValueError as error:
         raise FieldError("links", str(error)) from None
     target = value["target"]
-    if isinstance(target, str) and target.strip().isdigit():
+    if isinstance(target, str) and target.strip().isascii() and target.strip().isdigit():
         target = int(target)
     if isinstance(target, int) and not isinstance(target, bool):
         return LinkRecord(link_type=link_type, target=_whole_number("links", target, minimum=1))

@@ -140,8 +140,14 @@
       const messages = main.querySelector(":scope > .messages"); // shown once by the server: keep them
       fresh.querySelectorAll("script[src]").forEach(function (script) { script.remove(); }); // already loaded
       if (messages && !fresh.querySelector(":scope > .messages")) fresh.prepend(messages);
+      // What the reader opened (a part, the log, a list of checkpoints) stays open.
+      const opened = Array.from(main.querySelectorAll("details[open][id]")).map(function (details) { return details.id; });
       polling.clear();
       main.replaceChildren.apply(main, Array.from(fresh.childNodes));
+      opened.forEach(function (id) {
+        const details = document.getElementById(id);
+        if (details && details.tagName === "DETAILS") details.open = true;
+      });
       start(main);
     } catch (error) {
       window.location.reload();

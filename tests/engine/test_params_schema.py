@@ -97,5 +97,6 @@ def test_every_registered_kind_has_default_params_it_accepts_but_for_what_only_a
         "delay_seconds": 0.0,
         "fail_at_step": None,
         "exit_at_step": None,
+        "parts": None,
         "time_limit_seconds": None,
     }

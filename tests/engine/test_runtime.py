@@ -288,3 +288,21 @@ def test_warnings_a_kind_raises_go_to_its_log(tmp_path):
     ctx = make_ctx(tmp_path)
     execute(tiny_kind(run=warns), TinyParams(), ctx)
     assert {"level": "warning", "message": "UserWarning: the corpus is tiny"}.items() <= ctx.log_entries[0].items()
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("could not read /srv/app/artifacts/runs/7/1/x.safetensors: missing", "could not read …: missing"),
+        ('File "/home/u/site-packages/a.py", line 3', 'File "…", line 3'),
+        ("C:\\Users\\x\\f.txt is locked", "… is locked"),
+        ("https://huggingface.co/gpt2/resolve/main", "https://huggingface.co/gpt2/resolve/main"),
+        ("depths 1/2/4 done", "depths 1/2/4 done"),
+        ("and/or/not", "and/or/not"),
+        ("step 3/10", "step 3/10"),
+    ],
+)
+def test_paths_are_hidden_and_nothing_else_is(message, shown):
+    from experiments.engine.runtime import without_paths
+
+    assert without_paths(message) == shown

@@ -243,6 +243,28 @@ def test_reaper_requeues_stale_runs_then_fails_them_when_attempts_run_out(hypoth
     assert run.status == RunStatus.FAILED and "stopped sending heartbeats" in run.error
 
 
+def test_a_requeued_run_starts_over_and_a_run_given_up_keeps_its_parts_without_files(hypothesis, author, no_broker):
+    run = run_trigger(spec=smoke_spec(hypothesis, author, steps=4, parts=2), user=author).run
+    long_ago = timezone.now() - timedelta(minutes=10)
+    part = {"key": "P1", "label": "part 1", "metrics": {"sum": 3}, "findings": ["Counted 1, 2."], "artifacts": ["x"]}
+    lost_attempt = {
+        "status": RunStatus.RUNNING, "heartbeat_at": long_ago, "started_at": long_ago, "progress": 0.5,
+        "parts": [part], "series": {"P1/count": [[1, 1]]},
+    }  # fmt: skip
+    ExperimentRun.objects.filter(pk=run.pk).update(attempts=1, max_attempts=2, **lost_attempt)
+    runs_reap(stale_after=60)
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and run.started_at is None and run.progress == 0
+    assert run.parts == [] and run.series == {} and not run.partial  # the next attempt does it all again
+
+    ExperimentRun.objects.filter(pk=run.pk).update(attempts=2, **lost_attempt)
+    runs_reap(stale_after=60)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.partial
+    assert run.metrics == {"P1_sum": 3} and run.findings == ["part 1: Counted 1, 2."]
+    assert run.parts[0]["artifacts"] == []  # the dead process never recorded them: no broken links
+
+
 def _broker_holds(monkeypatch, task_ids):
     """What the reaper finds in the broker: a set of waiting task ids, None (unreadable) or an exception."""
     from experiments import broker

@@ -42,7 +42,7 @@ from experiments.engine.runtime import within
 from experiments.engine.training import SERIES as TRAINING_SERIES
 from experiments.engine.training import TrainingParams, copied_segment_eval, repeated_token_losses, train
 from experiments.engine.types import RecordId
-from experiments.engine.wording import count, head_name, heads_text, layers_label
+from experiments.engine.wording import count, head_cost_text, head_name, heads_text, layers_label
 
 KEY = "attention_depth_comparison"
 TITLE = "Compare 1- to 4-layer attention-only models"
@@ -249,11 +249,6 @@ def _depth_metrics(row: dict) -> dict:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _important_words(row: dict) -> str:
-    kinds = "/".join(t.replace("_", "-") for t in row["types"]) or "untyped"
-    return f"{head_name(row['layer'], row['head'])} ({kinds}, +{row['loss_increase']:.2f} nats)"
-
-
 def depth_findings(row: dict) -> list[str]:
     """What one depth's analysis found: its heads, copying, compositions, most important head and trajectory."""
     induction = row["induction_heads"]
@@ -282,12 +277,12 @@ def depth_findings(row: dict) -> list[str]:
             + ")."
         )
     if row["most_important_heads"]:
-        lines.append(f"Most important head: {_important_words(row['most_important_heads'][0])}.")
+        lines.append(f"Most important head: {head_cost_text(row['most_important_heads'][0], digits=2)}.")
     if row["important_non_induction_heads"]:
         others = row["important_non_induction_heads"]
         lines.append(
             "Important heads that are neither induction nor copying heads: "
-            + "; ".join(_important_words(r) for r in others[:4])
+            + "; ".join(head_cost_text(r, digits=2) for r in others[:4])
             + (f" and {len(others) - 4} more." if len(others) > 4 else ".")
         )
     return lines + row["trajectory_findings"]

@@ -33,7 +33,7 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import ranked_bars
 from experiments.engine.registry import KindResult
 from experiments.engine.types import RecordId
-from experiments.engine.wording import count, head_name
+from experiments.engine.wording import count, head_cost_text, head_name, head_types_text
 
 KEY = "head_ablation"
 TITLE = "Ablate each head and rank by loss increase"
@@ -162,30 +162,25 @@ def run(params: Params, ctx) -> KindResult:
     )
 
 
-def _head_words(row: dict) -> str:
-    kinds = "/".join(t.replace("_", "-") for t in row["types"]) or "untyped"
-    return f"{head_name(row['layer'], row['head'])} ({kinds}, +{row['loss_increase']:.3f} nats)"
-
-
 def findings(ranked: list[dict], important: list[dict], metrics: dict, mode: str) -> list[str]:
     top = ranked[0]
-    kinds = "/".join(t.replace("_", "-") for t in top["types"]) or "untyped"
     lines = [
-        f"{mode.capitalize()}-ablating the most important head, {head_name(top['layer'], top['head'])} ({kinds}), "
+        f"{mode.capitalize()}-ablating the most important head, {head_name(top['layer'], top['head'])} "
+        f"({head_types_text(top['types'])}), "
         f"raises the loss by {top['loss_increase']:.3f} nats, from {metrics['clean_loss']:.3f}."
     ]
     if len(important) > 1:
         lines.append(
             f"{count(len(important), 'head')} matter (each costs at least {IMPORTANT_MIN_NATS} nats and "
             f"{IMPORTANT_FRACTION:.0%} of the top head): "
-            + "; ".join(_head_words(r) for r in important[:5])
+            + "; ".join(head_cost_text(r) for r in important[:5])
             + (f"; and {len(important) - 5} more." if len(important) > 5 else ".")
         )
     others = [r for r in important if not copies_in_context(r["types"])]
     if others:
         lines.append(
             "Important heads that are neither induction nor copying heads: "
-            + "; ".join(_head_words(r) for r in others[:5])
+            + "; ".join(head_cost_text(r) for r in others[:5])
             + "."
         )
     elif important:

@@ -160,6 +160,7 @@ def test_ids_may_come_from_a_plain_form_and_anyone_may_compare(client, trio):
         (lambda runs: f"ids={runs[0].pk},424242", "No run with id 424242."),
         (lambda runs: f"ids={runs[0].pk},x", "ids must be run numbers separated by commas; got &#x27;x&#x27;."),
         (lambda runs: f"ids={runs[0].pk},-3", "ids must be run numbers"),
+        (lambda runs: f"ids={runs[0].pk},²", "ids must be run numbers"),
         (lambda runs: f"ids={runs[0].pk},{'9' * 30}", "ids must be run numbers"),
     ],
 )

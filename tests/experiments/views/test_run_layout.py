@@ -55,7 +55,7 @@ def test_a_composite_run_leads_with_findings_then_headline_then_parts_metrics_ar
     # Each part collapsed with its findings; its figure drawn only when opened.
     assert '<details class="part-details" id="part-P1">' in html
     assert "<li>Counted steps 4 to 6; their sum is 15.</li>" in html
-    assert f'data-lazy="1" data-src="/runs/{run.pk}/artifacts/P1-detail/"' in html
+    assert f'class="chart-plot js-plotly-artifact" data-src="/runs/{run.pk}/artifacts/P1-detail/"' in html
     # Metrics: a row per part, a column per part metric; the run's own metrics below, without the P1_… copies.
     table = re.search(r'<table class="data-table metrics-table part-metrics">(.*?)</table>', html, re.S).group(1)
     assert re.findall(r"<th scope=\"row\">(.*?)</th>", table) == ["part 1", "part 2"]

@@ -115,6 +115,7 @@ def test_pages_keep_the_filters(client, runs, monkeypatch):
         ({"status": "exploded"}, "Status", "Unknown run status &#x27;exploded&#x27;"),
         ({"idea": "x"}, "Idea", "idea must be a number"),
         ({"idea": "-1"}, "Idea", "idea must be a number"),
+        ({"idea": "²"}, "Idea", "idea must be a number"),  # a digit to str.isdigit(), not to int()
         ({"idea": "424242"}, "Idea", "No idea with id 424242."),
         ({"spec": "1.5"}, "Experiment", "spec must be a number"),
         ({"spec": "99999999999999999999999"}, "Experiment", "spec must be a number"),
@@ -185,6 +186,9 @@ def test_columns_can_be_chosen_in_order_and_the_sorted_one_says_so(client, runs)
     assert header_names(html) == ["n_checkpoints", "final_loss", "not_reported"]
     assert 'aria-sort="descending"><a class="sort-link" href="/runs/?kind=train_transformer' in html
     assert '<option value="-metric:final_loss" selected>final_loss, highest first</option>' in html
+    # A reversed header sort the menu does not list stays chosen, so Apply keeps it.
+    reversed_status = html_of(client.get(reverse("run-list"), {"ordering": "-status"}))
+    assert '<option value="-status" selected>Status, reversed</option>' in reversed_status
     # Clicking the sorted header again sorts the other way.
     assert "ordering=metric%3Afinal_loss" in html
     row = html[html.index(f'data-run-id="{runs["high"].pk}"') :]
