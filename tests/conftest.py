@@ -93,9 +93,13 @@ def browser(live_server, transactional_db, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the live server's ORM calls happen in
     # its own thread, but Django's async guard would trip on the test's own.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # The test's own ORM calls ran inside Playwright's greenlet, which has a connection of its own: close it,
+        # or PostgreSQL refuses to drop the test database while it is open.
+        connections.close_all()
