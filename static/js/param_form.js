@@ -303,6 +303,15 @@
     return el("code", { className: "param-name", "aria-hidden": "true", text: info.path });
   }
 
+  // A field of one labelled control (a number, a text, a select, a JSON box): label, path, control, errors
+  // and help in the field's wrapper, and the node that shows the field's messages.
+  function labelledControlNode(shell, info, control) {
+    describe(control, shell);
+    shell.wrapper.append(label(info, control), pathCode(info), control, shell.errors);
+    if (shell.help) shell.wrapper.append(shell.help);
+    return messagesMixin({ el: shell.wrapper, info: info }, shell, () => [control]);
+  }
+
   function numberNode(schema, info, value) {
     info.bounds = boundsText(schema);
     info.emptyMeansNone = true;
@@ -317,10 +326,7 @@
       inputmode: schema.type === "integer" ? "numeric" : "decimal",
       "aria-required": info.required ? "true" : null,
     });
-    describe(input, shell);
-    shell.wrapper.append(label(info, input), pathCode(info), input, shell.errors);
-    if (shell.help) shell.wrapper.append(shell.help);
-    const node = messagesMixin({ el: shell.wrapper, info: info }, shell, () => [input]);
+    const node = labelledControlNode(shell, info, input);
     node.set = function (v) {
       input.value = typeof v === "number" ? String(v) : "";
     };
@@ -350,10 +356,7 @@
       spellcheck: "false",
       "aria-required": info.required ? "true" : null,
     });
-    describe(input, shell);
-    shell.wrapper.append(label(info, input), pathCode(info), input, shell.errors);
-    if (shell.help) shell.wrapper.append(shell.help);
-    const node = messagesMixin({ el: shell.wrapper, info: info }, shell, () => [input]);
+    const node = labelledControlNode(shell, info, input);
     node.set = function (v) {
       input.value = typeof v === "string" ? v : "";
     };
@@ -398,10 +401,7 @@
     const empty = info.nullable || (info.required && !info.hasDefault);
     if (empty) select.append(el("option", { value: "", text: info.nullable ? "— none —" : "— choose —" }));
     choices.forEach((choice, i) => select.append(el("option", { value: String(i), text: shown(choice) })));
-    describe(select, shell);
-    shell.wrapper.append(label(info, select), pathCode(info), select, shell.errors);
-    if (shell.help) shell.wrapper.append(shell.help);
-    const node = messagesMixin({ el: shell.wrapper, info: info }, shell, () => [select]);
+    const node = labelledControlNode(shell, info, select);
     node.set = function (v) {
       const i = choices.findIndex((c) => JSON.stringify(c) === JSON.stringify(v));
       select.value = i >= 0 ? String(i) : empty ? "" : "0";
@@ -553,10 +553,7 @@
       className: "json-input",
       "data-param-path": info.path,
     });
-    describe(input, shell);
-    shell.wrapper.append(label(info, input), pathCode(info), input, shell.errors);
-    if (shell.help) shell.wrapper.append(shell.help);
-    const node = messagesMixin({ el: shell.wrapper, info: info }, shell, () => [input]);
+    const node = labelledControlNode(shell, info, input);
     node.set = function (v) {
       input.value = v === undefined ? "" : JSON.stringify(v, null, 2);
     };
