@@ -6,6 +6,7 @@ verdict); this only says it: "2 experiments support, 1 refutes".
 
 from __future__ import annotations
 
+from experiments.engine.wording import count
 from experiments.selectors import IdeaEvidence
 
 # verdict -> (verb after one experiment, verb after several)
@@ -16,10 +17,6 @@ VERBS = {
 }
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def verdict_counts_words(evidence: IdeaEvidence) -> str:
     """'2 experiments support, 1 refutes, 1 is inconclusive'; '' when no experiment has a verdict."""
     parts = []
@@ -27,7 +24,7 @@ def verdict_counts_words(evidence: IdeaEvidence) -> str:
         if not n:
             continue
         one, several = VERBS.get(verdict, (verdict, verdict))
-        subject = str(n) if parts else _count(n, "experiment")  # the noun once, at the start
+        subject = str(n) if parts else count(n, "experiment")  # the noun once, at the start
         parts.append(f"{subject} {one if n == 1 else several}")
     return ", ".join(parts)
 
@@ -35,5 +32,5 @@ def verdict_counts_words(evidence: IdeaEvidence) -> str:
 def no_verdict_words(evidence: IdeaEvidence) -> str:
     """For an idea with experiments but no verdict: '1 experiment, not run yet', '2 experiments, 3 runs, no verdict'."""
     if not evidence.runs:
-        return f"{_count(evidence.experiments, 'experiment')}, not run yet"
-    return f"{_count(evidence.experiments, 'experiment')}, {_count(evidence.runs, 'run')}, no verdict"
+        return f"{count(evidence.experiments, 'experiment')}, not run yet"
+    return f"{count(evidence.experiments, 'experiment')}, {count(evidence.runs, 'run')}, no verdict"
