@@ -9,15 +9,24 @@ from tests.factories import IdeaFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_first_idea_gets_the_depth_comparison_spec_once(capsys):
+# Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#12 and #13 add the
+# language-model circuits and the behavioural hypotheses).
+RUNNABLE = {1: "attention_depth_comparison", 2: "train_transformer"}
+
+
+def test_each_runnable_idea_gets_its_spec_once(capsys):
     call_command("import_ideas", "ideas/fixtures/ai_safety_ideas.txt", verbosity=0)
     UserFactory(username="demo")
     call_command("attach_catalogue_experiments", "--user", "demo")
     call_command("attach_catalogue_experiments", "--user", "demo")
-    spec = ExperimentSpec.objects.get()
-    assert spec.idea.legacy_number == 1 and spec.kind == "attention_depth_comparison"
-    assert spec.params["depths"] == [1, 2, 3, 4] and spec.params["training"]["steps"] == 3000
-    assert "attached 0, already there 1" in capsys.readouterr().out
+    specs = {spec.idea.legacy_number: spec for spec in ExperimentSpec.objects.select_related("idea")}
+    assert {number: spec.kind for number, spec in specs.items()} == RUNNABLE
+    assert specs[1].params["depths"] == [1, 2, 3, 4] and specs[1].params["training"]["steps"] == 3000
+    assert f"attached 0, already there {len(RUNNABLE)}" in capsys.readouterr().out
+    for spec in specs.values():
+        assert spec.description and spec.params  # normalized: every default filled in
+        # A hypothesis' spec pre-registers what would support or refute it; an open question's need not.
+        assert (spec.criterion is not None) == (spec.idea.kind == "hypothesis"), spec.idea.legacy_number
 
 
 def test_attaching_needs_the_catalogue_and_the_user():
