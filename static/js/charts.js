@@ -26,15 +26,27 @@
     return { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid, color: colors.muted };
   }
 
-  // A line chart by training step, its y axis titled `yTitle`.
-  function stepLayout(colors, yTitle) {
+  // Whether the steps of these points were logged at growing, log-spaced intervals (a long training run such as
+  // grokking's): spanning at least two decades, with the last gap at least ten times the first.
+  function logSpaced(points) {
+    const steps = points.map(function (point) { return point[0]; }).filter(function (step) { return step > 0; });
+    if (steps.length < 5) return false;
+    const first = steps[1] - steps[0];
+    const last = steps[steps.length - 1] - steps[steps.length - 2];
+    return steps[steps.length - 1] / steps[0] >= 100 && first > 0 && last >= 10 * first;
+  }
+
+  // A line chart by training step, its y axis titled `yTitle`; `logSteps` draws the steps on a log axis.
+  function stepLayout(colors, yTitle, logSteps) {
     const axis = axisStyle(colors);
+    const stepAxis = { title: { text: logSteps ? "step (log scale)" : "step" } };
+    if (logSteps) stepAxis.type = "log";
     return {
       margin: { l: 56, r: 16, t: 12, b: 44 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       font: { family: colors.font, size: 12, color: colors.text },
-      xaxis: Object.assign({ title: { text: "step" } }, axis),
+      xaxis: Object.assign(stepAxis, axis),
       yaxis: Object.assign({ title: { text: yTitle || "" } }, axis),
       showlegend: false,
       hovermode: "x",
@@ -59,6 +71,7 @@
     theme: theme,
     axisStyle: axisStyle,
     stepLayout: stepLayout,
+    logSpaced: logSpaced,
     stepTrace: stepTrace,
     PLOT_CONFIG: { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] },
   };

@@ -21,7 +21,8 @@
         const color = colors.series[runOrder.indexOf(line.run) % colors.series.length];
         return charts.stepTrace(line.points || [], line.label, color);
       });
-      const layout = charts.stepLayout(colors, entry.name);
+      const logSteps = entry.lines.every(function (line) { return charts.logSpaced(line.points || []); });
+      const layout = charts.stepLayout(colors, entry.name, logSteps);
       layout.showlegend = true;
       layout.legend = { orientation: "h", y: -0.25 };
       window.Plotly.newPlot(figure.querySelector(".chart-plot"), traces, layout, charts.PLOT_CONFIG);

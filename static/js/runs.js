@@ -242,7 +242,8 @@
         const color = lines.length > 1 ? colors.series[i % colors.series.length] : colors.accent;
         return charts.stepTrace(line.points, line.part ? labels.parts[line.part] || line.part : words, color);
       });
-      const layout = charts.stepLayout(colors, axisTitle(words));
+      const logSteps = lines.every(function (line) { return charts.logSpaced(line.points); });
+      const layout = charts.stepLayout(colors, axisTitle(words), logSteps);
       if (lines.length > 1) {
         layout.showlegend = true;
         layout.legend = { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 };

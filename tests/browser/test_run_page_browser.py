@@ -65,3 +65,18 @@ def test_a_composite_run_overlays_its_parts_and_draws_a_part_figure_when_opened(
     figure.locator(".main-svg").first.wait_for()
     assert part.locator(".findings-list li").inner_text() == "1 induction heads."
     page.screenshot(path="/tmp/run-page-parts.png", full_page=True)
+
+
+def test_steps_logged_at_log_spaced_intervals_are_drawn_on_a_log_axis(page):
+    log_spaced = [[step, 1 / step] for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)]
+    run = ExperimentRunFactory(
+        status=RunStatus.SUCCEEDED,
+        findings=["It grokked."],
+        series={"test_accuracy": log_spaced, "loss": [[step, 1 / step] for step in range(10, 5010, 10)]},
+    )
+
+    page.goto(f"/runs/{run.pk}/")
+    for metric, title in (("test_accuracy", "step (log scale)"), ("loss", "step")):
+        chart = page.locator(f'.chart[data-metric="{metric}"]')
+        chart.locator(".xtitle").wait_for()
+        assert chart.locator(".xtitle").text_content() == title
