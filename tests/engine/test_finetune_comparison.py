@@ -137,6 +137,28 @@ def test_each_class_follows_its_rule():
     assert [r["class"] for r in rows] == ["kept", "re-weighted", "new", "lost", "inactive"]
 
 
+def test_findings_state_what_became_of_the_induction_heads_and_the_new_circuit_fraction():
+    before = _snapshot([0.9, 0.8, 0.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [1.0, 0.5, 0.0])
+    after = _snapshot([0.85, 0.5, 0.0], [0.0, 0.0, 0.0], [1.9, 0.2, 0.4], [1.0, 0.1, 0.3])
+    for snapshot, loss in ((before, 2.0), (after, 3.0)):
+        snapshot["scores"]["duplicate_token"] = torch.zeros(1, 3)
+        snapshot.update(original_loss=loss, original_first_half_loss=4.1, original_second_half_loss=loss - 1.5,
+                        new_data_loss=5.0 - loss)  # fmt: skip
+    js = {"original": torch.tensor([[0.01, 0.3, 0.0]]), "new": torch.zeros(1, 3)}
+    rows = kind.classify(before, after, js)
+    assert [r["class"] for r in rows] == ["kept", "re-weighted", "new"]
+    metrics = kind._metrics(rows, before, after, js)
+    assert metrics["new_circuit_fraction"] == pytest.approx(1 / 3)  # L0H2 of the three important afterwards
+    assert metrics["induction_heads_kept_fraction"] == 0.5
+    lines = kind.findings(rows, metrics)
+    assert lines[0] == (
+        "Its 2 induction heads after fine-tuning: 1 kept, 1 re-weighted (induction score before -> after: "
+        "L0H0 0.90 -> 0.85, L0H1 0.80 -> 0.50)."
+    )
+    assert lines[1] == "1 of 3 heads important after fine-tuning is new (new_circuit_fraction 0.33): L0H2."
+    assert "from 2.00 to 3.00 nats" in lines[3]
+
+
 def test_a_head_near_the_importance_line_is_reweighted_not_new():
     """Used a little before (0.07 nats: in use, not important), important after: up-weighted, not built anew."""
     before, after = _snapshot([0.0], [0.0], [0.07], [0.0]), _snapshot([0.0], [0.0], [0.3], [0.0])

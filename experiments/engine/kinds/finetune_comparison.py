@@ -25,11 +25,16 @@ of fine-tuning on procedurally defined tasks") and Prakash et al. 2024
 ("Fine-tuning enhances existing mechanisms") report the same picture in larger
 models.
 
-How robust (docs/science.md): with the defaults (base model 3000 steps, 1000
-fine-tuning steps on markov_text, about 2 minutes on one core), the
-induction heads kept an induction score >= 0.5 and were classified kept on the
-test seeds nobody tuned with (see the science test module for the seeds and
-numbers).
+How robust (docs/science.md, "Fine-tuning"; five seeds nobody tuned with): with
+the defaults (the base model trained here for 3000 steps, then 1000 fine-tuning
+steps at a tenth of its rate on Markov text; one to two minutes on one core),
+every seed kept an induction head >= 0.5 (best 0.68-0.79 after, 0.83-0.89
+before) and lost none; the induction heads were re-weighted, not kept (scores
+down 0.09-0.16, patterns moved 0.24-0.33 bits); new_circuit_fraction was 0 on
+four seeds and 0.25 on one (two idle layer-0 heads recruited). Fine-tuned on
+text with short repeats instead, at least half of the induction heads were
+kept on every seed (2-4 of 4), the rest re-weighted (their importance on the
+original data halved), none new or lost.
 """
 
 from __future__ import annotations
@@ -485,24 +490,29 @@ def findings(rows: list[dict], metrics: dict) -> list[str]:
     induction = [r for r in rows if "induction" in r["types_before"]]
     lines = []
     if induction:
-        kept = [r for r in induction if r["class"] == "kept"]
         pairs = ", ".join(
             f"{head_name(r['layer'], r['head'])} {r['induction_before']:.2f} -> {r['induction_after']:.2f}"
             for r in induction
         )
-        verdict = "kept all its" if len(kept) == len(induction) else f"kept {len(kept)} of {len(induction)}"
-        lines.append(f"Fine-tuning {verdict} induction heads ({pairs}).")
+        classes = ", ".join(f"{n} {c}" for c in CLASSES if (n := sum(r["class"] == c for r in induction)))
+        lines.append(
+            f"Its {count(len(induction), 'induction head')} after fine-tuning: {classes} (induction score "
+            f"before -> after: {pairs})."
+        )
     else:
         lines.append(
             f"The base model had no induction head (best score {metrics['induction_score_before']:.2f}); after "
             f"fine-tuning the best scores {metrics['induction_score_after']:.2f}."
         )
-    n_after = metrics["n_important_after"]
-    lines.append(
-        f"{metrics['n_new_heads']} of {count(n_after, 'head')} important after fine-tuning "
-        f"{'is' if metrics['n_new_heads'] == 1 else 'are'} new (new_circuit_fraction "
-        f"{metrics['new_circuit_fraction']:.2f})" + (f": {heads_text(heads('new'))}." if heads("new") else ".")
-    )
+    n_after, n_new = metrics["n_important_after"], metrics["n_new_heads"]
+    if n_after:
+        lines.append(
+            f"{n_new} of {count(n_after, 'head')} important after fine-tuning {'is' if n_new == 1 else 'are'} new "
+            f"(new_circuit_fraction {metrics['new_circuit_fraction']:.2f})"
+            + (f": {heads_text(heads('new'))}." if n_new else ".")
+        )
+    else:
+        lines.append("No head is important after fine-tuning (new_circuit_fraction 0.00).")
     lines.append(
         "Heads by class: "
         + "; ".join(f"{c} {len(heads(c))}" + (f" ({heads_text(heads(c))})" if heads(c) else "") for c in CLASSES[:4])
