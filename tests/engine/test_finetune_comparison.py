@@ -76,6 +76,13 @@ def test_induction_batch_is_unchanged_by_sharing_its_copy_step():
     assert predictable.sum().item() == 8
 
 
+def test_train_transformer_trains_on_markov_text_and_says_so(local_runs):
+    params = {"model": TINY, "steps": 20, "warmup_steps": 2, "n_checkpoints": 1, "data": {"source": "markov_text"}}
+    _, result, ctx = local_runs.run("train_transformer", params, seed=1)
+    assert "for 20 steps on Markov text" in result.findings[0]
+    assert "copied_segment_loss" in ctx.series  # the repeated phrase is what induction predicts
+
+
 # --- fine-tuning through the training loop -----------------------------------------------------------------------
 
 
