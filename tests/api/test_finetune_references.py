@@ -54,6 +54,16 @@ def test_original_data_longer_than_the_base_trained_here_is_refused(user, idea):
     assert_refused(response, "params.original_data.half_length", "the model's context is 32")
 
 
+def test_fine_tuning_a_checkpoint_beyond_the_token_budget_is_refused(user, idea):
+    run = training_run(steps=(3000,), n_ctx=2048)
+    base = {"source": "run", "run": run.pk, "artifact": "checkpoint-3000"}
+    params = {"base": base, "steps": 20_000, "batch_size": 512, "original_data": {"half_length": 31}}
+    assert_refused(post_spec(user, idea, KIND, params), "params.steps", "the limit is 2,000,000,000")
+    params = {"base_training": {"model": {"n_ctx": 2048}}, "steps": 20_000, "batch_size": 512}
+    body = assert_error(post_spec(user, idea, KIND, params), 400, field="params", code="invalid")
+    assert "the limit is 2,000,000,000" in body["errors"]["params"][0], body
+
+
 def test_a_corpus_with_more_characters_than_the_models_vocabulary_is_refused(user, idea, settings):
     dataset = corpus(user, WIDE_TEXT)
     data = {"source": "text_corpus", "dataset": dataset.pk, "tokenizer": "char"}

@@ -73,8 +73,8 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
+from experiments.engine.training import MAX_TRAINING_TOKENS, TrainingParams, repeated_token_losses, train
 from experiments.engine.training import SERIES as TRAINING_SERIES
-from experiments.engine.training import TrainingParams, repeated_token_losses, train
 from experiments.engine.wording import count, head_name, heads_text
 
 KEY = "finetune_comparison"
@@ -175,7 +175,17 @@ class Params(KindParams):
             raise ValueError("base: fine-tuning supports standard positional embeddings")
         if self.warmup_steps > self.steps:
             raise ValueError("warmup_steps must not exceed steps")
+        config = self.base_training.model if self.base is None else getattr(self.base, "config", None)
+        if config is not None and (problem := self.too_many_tokens(config)):
+            raise ValueError(problem)
         return self
+
+    def too_many_tokens(self, config: NativeConfig) -> str | None:
+        """Why fine-tuning a model of this context would exceed the training loop's token budget, or None."""
+        tokens = self.steps * self.batch_size * config.n_ctx
+        if tokens <= MAX_TRAINING_TOKENS:
+            return None
+        return f"steps x batch_size x n_ctx = {tokens:,} tokens; the limit is {MAX_TRAINING_TOKENS:,}"
 
 
 def _base_config(params: Params, runs: ArtifactResolver) -> NativeConfig | None:
@@ -224,6 +234,8 @@ def check_references(params: Params, runs) -> dict[str, str]:
     if config is None:
         return {}
     problems = {}
+    if problem := params.too_many_tokens(config):
+        problems["steps"] = problem
     if problem := context_problem(params.original_data, config.n_ctx):
         problems["original_data.half_length"] = problem
     if isinstance(params.finetune_data, TextCorpus) and hasattr(runs, "dataset_path"):
