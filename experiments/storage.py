@@ -106,5 +106,10 @@ class DatabaseDatasetResolver:
         return path
 
 
+class DatabaseReferenceResolver(DatabaseArtifactResolver, DatabaseDatasetResolver):
+    """Both lookups, for the kinds' `check_references` (a kind may read an uploaded corpus's vocabulary before a
+    run is queued)."""
+
+
 def missing_dataset_message(dataset_id: int) -> str:
     return f"There is no dataset {dataset_id}; upload one at /datasets/ (or POST /api/datasets/)."

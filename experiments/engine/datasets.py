@@ -8,6 +8,11 @@
   for the previous occurrence of the current token, predict what followed it)
   predicts the copy; because the distance varies, a one-layer model cannot
   solve it by position alone.
+- `markov_text`: synthetic "text" with learnable statistics: each token is
+  followed by one of a few likely successors (a fixed random table, the
+  "language"), and one phrase of each sequence is repeated later, as in
+  `induction_training`. A model trained on random tokens must learn the
+  bigram statistics anew, while induction still predicts the repeat.
 - `text_corpus`: an uploaded UTF-8 text file (the platform's Dataset record),
   tokenized once with a byte-level BPE tokenizer trained locally on it, or at
   character level, and cached next to the file.
@@ -63,6 +68,24 @@ class InductionTraining(KindParams):
         return self
 
 
+class MarkovText(KindParams):
+    source: Literal["markov_text"] = "markov_text"
+    branching: int = Field(
+        4, ge=1, le=64, description="Likely successors of each token (drawn uniformly): lower means more predictable."
+    )
+    language_seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="Which successor table (the 'language'), independent of the run's seed."
+    )
+    min_segment: int = Field(8, ge=2, le=512, description="Shortest repeated phrase.")
+    max_segment: int = Field(24, ge=2, le=512, description="Longest repeated phrase.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MarkovText:
+        if self.min_segment > self.max_segment:
+            raise ValueError("min_segment must not exceed max_segment")
+        return self
+
+
 class TextCorpus(KindParams):
     source: Literal["text_corpus"] = "text_corpus"
     dataset: RecordId = Field(description="The id of an uploaded text dataset.")
@@ -70,8 +93,8 @@ class TextCorpus(KindParams):
     vocab_size: int = Field(1024, ge=64, le=65536, description="BPE vocabulary size (ignored for 'char').")
 
 
-TrainingData = Annotated[InductionTraining | TextCorpus, Field(discriminator="source")]
-EvalData = Annotated[RepeatedRandomTokens | InductionTraining | TextCorpus, Field(discriminator="source")]
+TrainingData = Annotated[InductionTraining | MarkovText | TextCorpus, Field(discriminator="source")]
+EvalData = Annotated[RepeatedRandomTokens | InductionTraining | MarkovText | TextCorpus, Field(discriminator="source")]
 
 
 class DatasetResolver(Protocol):
@@ -98,10 +121,19 @@ def induction_batch(
     Returns the tokens and a mask of the positions whose token a perfect induction
     mechanism predicts (every copied token after the first).
     """
-    max_segment = min(ref.max_segment, (length - 1) // 2)
-    min_segment = min(ref.min_segment, max_segment)
     tokens = torch.randint(1, d_vocab, (batch, length), generator=generator)
     tokens[:, 0] = BOS
+    return tokens, _copy_a_segment(tokens, ref.min_segment, ref.max_segment, generator)
+
+
+def _copy_a_segment(
+    tokens: Int[Tensor, "batch pos"], min_segment: int, max_segment: int, generator: torch.Generator
+) -> Bool[Tensor, "batch pos"]:
+    """Copy one segment of each row (after BOS) to a random later place, in place; the mask of copied tokens
+    after the first (those an induction mechanism predicts)."""
+    batch, length = tokens.shape
+    max_segment = min(max_segment, (length - 1) // 2)
+    min_segment = min(min_segment, max_segment)
     predictable = torch.zeros(batch, length, dtype=torch.bool)
     draws = torch.rand(batch, 3, generator=generator)
     for row in range(batch):
@@ -110,7 +142,33 @@ def induction_batch(
         dest = start + size + int(draws[row, 2] * (length - start - 2 * size + 1))  # dest in [start+size, length-size]
         tokens[row, dest : dest + size] = tokens[row, start : start + size]
         predictable[row, dest + 1 : dest + size] = True
-    return tokens, predictable
+    return predictable
+
+
+def markov_batch(
+    ref: MarkovText, *, batch: int, length: int, d_vocab: int, generator: torch.Generator
+) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
+    """Sequences of the Markov 'language' `ref.language_seed` names, each with one phrase repeated later.
+
+    Returns the tokens and the mask of repeated tokens after the first, as `induction_batch` does.
+    """
+    language = torch.Generator().manual_seed(ref.language_seed)
+    successors = torch.randint(1, d_vocab, (d_vocab, ref.branching), generator=language)  # [token, choice]
+    tokens = torch.empty(batch, length, dtype=torch.long)
+    tokens[:, 0] = BOS
+    tokens[:, 1] = torch.randint(1, d_vocab, (batch,), generator=generator)
+    choices = torch.randint(0, ref.branching, (batch, length), generator=generator)
+    for pos in range(2, length):
+        tokens[:, pos] = successors[tokens[:, pos - 1], choices[:, pos]]
+    return tokens, _copy_a_segment(tokens, ref.min_segment, ref.max_segment, generator)
+
+
+def synthetic_batch(
+    ref: InductionTraining | MarkovText, *, batch: int, length: int, d_vocab: int, generator: torch.Generator
+) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
+    """A batch of a generated training source: the tokens and the mask of copied tokens induction predicts."""
+    make = markov_batch if isinstance(ref, MarkovText) else induction_batch
+    return make(ref, batch=batch, length=length, d_vocab=d_vocab, generator=generator)
 
 
 # -- text corpus ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from experiments.engine.datasets import (
     corpus_tokens,
     induction_batch,
     repeated_random_tokens,
+    synthetic_batch,
 )
 from experiments.engine.errors import EngineError
 from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
@@ -142,11 +143,13 @@ def train(
     *,
     name_prefix: str = "",
     on_progress: Callable[[float, str], None] | None = None,
+    initial: LeanTransformer | None = None,
 ) -> TrainingOutcome:
     """Train from ctx.seed; report through ctx; save checkpoints as ctx artifacts named `<prefix>checkpoint-<step>`.
 
     The step series (`SERIES`) are logged under their own names: a composite kind trains inside a
-    `ctx.part`, which names them per part."""
+    `ctx.part`, which names them per part. `initial` (a model of config `params.model`) is trained further in
+    place instead of a fresh one: fine-tuning."""
     device = ctx.device
     config = params.model
     generator = torch.Generator().manual_seed(ctx.seed + 1)
@@ -156,9 +159,14 @@ def train(
         if vocab > config.d_vocab:
             raise EngineError(f"The tokenized corpus has {vocab} token ids; set model.d_vocab to at least {vocab}.")
 
-    model = LeanTransformer(config)
-    init_like_native(model, seed=ctx.seed)
-    model.to(device)
+    if initial is None:
+        model = LeanTransformer(config)
+        init_like_native(model, seed=ctx.seed)
+    elif initial.config != config:
+        raise EngineError("The model to train further must have the architecture params.model names.")
+    else:
+        model = initial
+    model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     schedule = set(params.checkpoint_schedule())
     eval_tokens = repeated_random_tokens(
@@ -178,7 +186,7 @@ def train(
                 None,
             )
         else:
-            tokens, predictable = induction_batch(
+            tokens, predictable = synthetic_batch(
                 params.data, batch=params.batch_size, length=config.n_ctx, d_vocab=config.d_vocab, generator=generator
             )
         tokens = tokens.to(device)

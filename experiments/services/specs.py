@@ -95,11 +95,11 @@ def _model_reference_errors(params: BaseModel) -> dict[str, list[str]]:
 def _kind_reference_errors(kind: Kind, params: BaseModel) -> dict[str, list[str]]:
     """What the kind itself requires of the runs and models its params name (a run id whose checkpoints it
     reads, sequences that must fit the model's context), checked through the resolver the worker uses."""
-    from experiments.storage import DatabaseArtifactResolver
+    from experiments.storage import DatabaseReferenceResolver
 
     if kind.check_references is None:
         return {}
-    problems = kind.check_references(params, DatabaseArtifactResolver())
+    problems = kind.check_references(params, DatabaseReferenceResolver())
     return {f"params.{path}": [message] for path, message in problems.items()}
 
 

@@ -7,12 +7,13 @@ import torch
 
 from experiments.engine.datasets import (
     InductionTraining,
+    MarkovText,
     RepeatedRandomTokens,
     TextCorpus,
     corpus_batch,
     corpus_tokens,
-    induction_batch,
     repeated_random_tokens,
+    synthetic_batch,
 )
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.models import (
@@ -51,8 +52,8 @@ def eval_tokens(model, ref, ctx, *, n_sequences: int) -> torch.Tensor:
         return repeated_tokens_for(model, ref, ctx.device)
     generator = torch.Generator().manual_seed(ctx.seed + 7)
     length = model.cfg.n_ctx
-    if isinstance(ref, InductionTraining):
-        tokens, _ = induction_batch(
+    if isinstance(ref, InductionTraining | MarkovText):
+        tokens, _ = synthetic_batch(
             ref, batch=n_sequences, length=length, d_vocab=model.cfg.d_vocab, generator=generator
         )
         return tokens.to(ctx.device)

@@ -76,7 +76,9 @@ def run(params: Params, ctx) -> KindResult:
 def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
     model = params.model
     shape = "attention-only" if model.attn_only else "with MLPs"
-    data = "induction-training data" if params.data.source == "induction_training" else "the uploaded text"
+    data = {"induction_training": "induction-training data", "markov_text": "Markov text"}.get(
+        params.data.source, "the uploaded text"
+    )
     lines = [
         f"Trained a {model.n_layers}-layer {shape} model (d_model {model.d_model}, {model.n_heads} heads, "
         f"{summary['n_parameters']:,} parameters) for {params.steps} steps on {data}; final training loss "
