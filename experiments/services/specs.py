@@ -160,12 +160,15 @@ def spec_create(
     seed: int = 0,
     criterion: Any = None,
     description: str = "",
+    by_operator: bool = False,
 ) -> ExperimentSpec:
     """Attach a runnable spec to an idea.
 
     Any signed-in user may add a spec; a spec with a criterion moves the idea's
     status, so only the idea's author or staff may pre-register one, and only on
     a hypothesis (an open-ended idea has no status a verdict could move).
+    `by_operator`: the platform's operator attaches it from the command line (the
+    catalogue's own specs), in the name of `user`, on any hypothesis.
     """
     if not user or not user.is_authenticated:
         raise PermissionDenied("Sign in to add an experiment.")
@@ -178,7 +181,7 @@ def spec_create(
     if clean_criterion and idea.kind != IdeaKind.HYPOTHESIS:
         # A verdict moves only a hypothesis' status: on anything else a criterion would promise evidence for nothing.
         raise ValidationError({"criterion": CRITERION_NEEDS_HYPOTHESIS})
-    if clean_criterion and not user_can_edit_idea(user, idea):
+    if clean_criterion and not by_operator and not user_can_edit_idea(user, idea):
         raise PermissionDenied("Only the idea's author or staff can pre-register a criterion for it.")
     return ExperimentSpec.objects.create(
         idea=idea,

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 # Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#12 and #13 add the
 # language-model circuits and the behavioural hypotheses).
-RUNNABLE = {1: "attention_depth_comparison", 2: "train_transformer"}
+RUNNABLE = {1: "attention_depth_comparison", 2: "train_transformer", 9: "finetune_comparison"}
 
 
 def test_each_runnable_idea_gets_its_spec_once(capsys):
@@ -27,6 +27,7 @@ def test_each_runnable_idea_gets_its_spec_once(capsys):
         assert spec.description and spec.params  # normalized: every default filled in
         # A hypothesis' spec pre-registers what would support or refute it; an open question's need not.
         assert (spec.criterion is not None) == (spec.idea.kind == "hypothesis"), spec.idea.legacy_number
+    assert specs[9].criterion["metric"] == "new_circuit_fraction" and specs[9].criterion["if_met"] == "supports"
 
 
 def test_attaching_needs_the_catalogue_and_the_user():

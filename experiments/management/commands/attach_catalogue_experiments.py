@@ -58,6 +58,7 @@ class Command(BaseCommand):
                     params=entry.get("params", {}),
                     seed=entry.get("seed", 0),
                     criterion=entry.get("criterion"),
+                    by_operator=True,  # the catalogue's criteria are the project's, pre-registered with it
                 )
             except ValidationError as exc:
                 raise CommandError(f"{path}: entry {number}: {exc.message_dict}") from None
