@@ -61,3 +61,41 @@ def trajectory(
     )  # fmt: skip
     fig.update_layout(title=title, xaxis_title="PC1", yaxis_title="PC2", height=480)
     return fig
+
+
+def histogram(values: Sequence[float], *, title: str, x: str, bins: int = 60) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=list(values), nbinsx=bins, marker_color="steelblue"))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title="tokens", yaxis_type="log", height=400, bargap=0.02)
+    return fig
+
+
+def class_lines(
+    xs: Sequence[float | str],
+    lines: dict[str, Sequence[float]],
+    *,
+    title: str,
+    x: str,
+    y: str,
+    marked: tuple[float | str, float | str] | None = None,
+    marked_label: str = "",
+    log_x: bool = False,
+) -> go.Figure:
+    """One line per class (or layer) over steps or models; `marked` draws the edges of the stretch between two x
+    values."""
+    fig = go.Figure(
+        [go.Scatter(x=list(xs), y=list(values), mode="lines+markers", name=name) for name, values in lines.items()]
+    )
+    if marked is not None:
+        # Two dashed edges drawn as a trace: data coordinates, so they sit right on a log axis too.
+        values = [v for line in lines.values() for v in line]
+        low, high = min(values), max(values)
+        fig.add_trace(
+            go.Scatter(
+                x=[marked[0], marked[0], None, marked[1], marked[1]], y=[low, high, None, low, high], mode="lines",
+                line={"color": "crimson", "dash": "dash"}, name=marked_label,
+            )
+        )  # fmt: skip
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=440)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig

@@ -15,6 +15,7 @@ from experiments.engine.kinds import (
     composition_scores,
     head_ablation,
     head_detection,
+    model_diff,
     smoke,
     train_transformer,
 )
@@ -28,6 +29,7 @@ KIND_MODULES = (
     head_ablation,
     checkpoint_pca,
     attention_depth_comparison,
+    model_diff,
 )
 
 
