@@ -99,3 +99,32 @@ def class_lines(
     if log_x:
         fig.update_xaxes(type="log")
     return fig
+
+
+def guess_heatmaps(examples: Sequence[dict], *, title: str) -> go.Figure:
+    """Per example: position x rank, coloured by the decoder's probability, each cell naming its guess (a ✓ where it
+    is the true token). `examples` hold "truth" (a label per position), "guesses" and "probabilities"
+    (position x rank)."""
+    titles = [e["title"] for e in examples]
+    fig = make_subplots(rows=len(examples), cols=1, subplot_titles=titles, vertical_spacing=0.08)
+    for row, example in enumerate(examples, start=1):
+        truth, guesses = example["truth"], example["guesses"]
+        ranks = range(len(guesses[0]))
+        positions = range(len(truth))
+        text = [[f"{guesses[p][r]}{' ✓' if guesses[p][r] == truth[p] else ''}" for p in positions] for r in ranks]
+        fig.add_trace(
+            go.Heatmap(
+                z=[[example["probabilities"][p][r] for p in range(len(truth))] for r in ranks],
+                x=[f"{example['positions'][p]}: {truth[p]}" for p in range(len(truth))],
+                y=[f"#{r + 1}" for r in ranks], text=text, texttemplate="%{text}", textfont={"size": 9},
+                zmin=0, zmax=1, coloraxis="coloraxis",
+                hovertemplate="position: true token %{x}<br>guess %{y}: %{text} (p = %{z:.3f})<extra></extra>",
+            ),
+            row=row, col=1,
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, coloraxis={"colorscale": "Blues", "colorbar": {"title": "p"}}, height=120 + 340 * len(examples)
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-60, tickfont={"size": 9})
+    return fig

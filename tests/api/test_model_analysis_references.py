@@ -72,3 +72,33 @@ def test_model_diff_of_models_with_one_vocabulary_is_accepted(user, idea):
     assert post_spec(user, idea, "model_diff", {**params, "data": DATA}).status_code == 201
     assert post_spec(user, idea, "model_diff", {"checkpoints_of": training_run().pk}).status_code == 201
     assert ExperimentSpec.objects.filter(kind="model_diff").count() == 2
+
+
+# --- activation_inversion -----------------------------------------------------------------------------------------
+
+
+def test_activation_inversion_of_a_layer_beyond_a_checkpoint_is_refused(user, idea):
+    params = {"model": checkpoint(run_with_checkpoint(d_vocab=64)), "layers": [0, 3]}
+    response = post_spec(user, idea, "activation_inversion", params)
+    assert_refused(response, "params.layers.1", "Layer 3 is beyond the model: it has 2 layers")
+
+
+def test_activation_inversion_of_a_layer_beyond_the_model_it_trains_is_refused(user, idea):
+    params = {"train": {"model": {"n_layers": 1}}, "layers": [0, 1, 2]}
+    assert_refused(post_spec(user, idea, "activation_inversion", params), "params.layers.2", "it has 1 layers")
+
+
+def test_activation_inversion_of_a_checkpoint_that_does_not_exist_is_refused(user, idea):
+    params = {"model": {"source": "run", "run": MISSING_RUN, "artifact": "checkpoint-100"}, "layers": [0]}
+    assert_refused(post_spec(user, idea, "activation_inversion", params), "params.model", str(MISSING_RUN))
+
+
+def test_activation_inversion_of_dimensions_beyond_the_residual_stream_is_refused(user, idea):
+    params = {"model": checkpoint(run_with_checkpoint(d_vocab=64)), "layers": [0], "dims": {"start": 0, "stop": 65}}
+    assert_refused(post_spec(user, idea, "activation_inversion", params), "params.dims.stop", "64 dimensions")
+
+
+def test_activation_inversion_within_the_model_is_accepted(user, idea):
+    params = {"model": checkpoint(run_with_checkpoint(d_vocab=64)), "layers": [0, 2], "dims": "first_half"}
+    assert post_spec(user, idea, "activation_inversion", params).status_code == 201
+    assert post_spec(user, idea, "activation_inversion", {}).status_code == 201

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 
 from experiments.engine.kinds import (
+    activation_inversion,
     attention_depth_comparison,
     checkpoint_pca,
     composition_scores,
@@ -30,6 +31,7 @@ KIND_MODULES = (
     checkpoint_pca,
     attention_depth_comparison,
     model_diff,
+    activation_inversion,
 )
 
 
