@@ -26,12 +26,20 @@ tuning and test seed, for the trained and the random model alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, model_validator
 
-from experiments.engine.analysis.inversion import decoder, evaluate, hook_name, stream_reader, train_decoders
+from experiments.engine.analysis.inversion import (
+    Evaluation,
+    decoder,
+    evaluate,
+    hook_name,
+    stream_reader,
+    train_decoders,
+)
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.kinds._inputs import model_shape
 from experiments.engine.models import (
@@ -183,12 +191,30 @@ def _model(params: Params, ctx):
     return model, config, f"the model trained here ({params.training.steps} steps)"
 
 
+@dataclass
+class Inversion:
+    """What the decoders of every (model, layer) got right on the held-out sequences."""
+
+    evaluations: dict[tuple[str, int], Evaluation]  # ("trained" | "random", layer) -> its decoder's scores
+    held_out: torch.Tensor
+    final_losses: dict[str, float]  # the last training batch's loss per decoder
+    dims: slice
+    random: bool  # whether a random model was decoded too
+
+
 def run(params: Params, ctx) -> KindResult:
     problems = check_references(params, ctx.artifact_resolver)
     if problems:
         raise EngineError(" ".join(f"{k}: {v}" for k, v in problems.items()))
     ctx.progress(0.02, "loading the model")
     model, config, label = _model(params, ctx)
+    inversion = invert(params, ctx, model, config)
+    return _report(params, ctx, inversion, model, label)
+
+
+def invert(params: Params, ctx, model, config) -> Inversion:
+    """Train a decoder per layer (and per model, with the random one) on fresh random tokens; score them on
+    held-out sequences."""
     n_layers, d_model, d_vocab = model.cfg.n_layers, model.cfg.d_model, model.cfg.d_vocab
     if max(params.layers) > n_layers:
         raise EngineError(f"layers: the model has {n_layers} layers; layers 0..{n_layers} can be read.")
@@ -212,8 +238,7 @@ def run(params: Params, ctx) -> KindResult:
         return {(name, layer): acts for name, read in readers.items() for layer, acts in read(tokens).items()}
 
     generator = torch.Generator().manual_seed(ctx.seed + 3)
-    start = 0.5 if params.model is None else 0.05
-    report = within(ctx.progress, start, 0.9, "training the decoders: ")
+    report = within(ctx.progress, 0.5 if params.model is None else 0.05, 0.9, "training the decoders: ")
 
     def batches():
         for _ in range(params.steps):
@@ -230,12 +255,17 @@ def run(params: Params, ctx) -> KindResult:
         params.n_eval_sequences, length, d_vocab, bos, torch.Generator().manual_seed(ctx.seed + 11)
     ).to(ctx.device)
     activations = activations_of(held_out)
-    results = {key: evaluate(d.eval(), activations[key], held_out, params.n_examples) for key, d in decoders.items()}
-    losses = {f"{name} L{layer}": round(loss, 4) for (name, layer), loss in zip(decoders, final_losses, strict=True)}
-    return _report(params, ctx, results, readers, held_out, model, label, losses, dims, d_vocab)
+    evaluations = {
+        key: evaluate(d.eval(), activations[key], held_out, params.n_examples) for key, d in decoders.items()
+    }
+    names = [f"{name} L{layer}" for name, layer in decoders]
+    losses = {name: round(loss, 4) for name, loss in zip(names, final_losses, strict=True)}
+    return Inversion(evaluations, held_out, losses, dims, random="random" in readers)
 
 
-def _report(params, ctx, results, readers, held_out, model, label, final_losses, dims, d_vocab) -> KindResult:
+def _report(params: Params, ctx, inversion: Inversion, model, label: str) -> KindResult:
+    """Metrics, plots, the top-10 guesses and the summary of an inversion."""
+    results, held_out, dims, d_vocab = inversion.evaluations, inversion.held_out, inversion.dims, model.cfg.d_vocab
     layers = params.layers
     headline = layers[0]
     trained = {layer: results[("trained", layer)] for layer in layers}
@@ -249,7 +279,7 @@ def _report(params, ctx, results, readers, held_out, model, label, final_losses,
     for layer, e in trained.items():
         if layer <= MAX_LAYER_METRIC:
             metrics[f"accuracy_L{layer}"] = e.accuracy
-    if "random" in readers:
+    if inversion.random:
         metrics["random_reconstruction_accuracy"] = results[("random", headline)].accuracy
         for layer in layers:
             if layer <= MAX_LAYER_METRIC:
@@ -257,7 +287,7 @@ def _report(params, ctx, results, readers, held_out, model, label, final_losses,
 
     positions = list(range(1, held_out.shape[1]))
     lines = {f"layer {layer}": [round(a, 4) for a in trained[layer].per_position] for layer in layers}
-    if "random" in readers:
+    if inversion.random:
         lines |= {
             f"random model, layer {layer}": [round(a, 4) for a in results[("random", layer)].per_position]
             for layer in layers
@@ -267,7 +297,7 @@ def _report(params, ctx, results, readers, held_out, model, label, final_losses,
         class_lines(positions, lines, title="Reconstruction accuracy by position", x="position", y="accuracy"),
     )
     by_layer = {"trained": [trained[layer].accuracy for layer in layers]}
-    if "random" in readers:
+    if inversion.random:
         by_layer["random model"] = [results[("random", layer)].accuracy for layer in layers]
     ordered = sorted(range(len(layers)), key=lambda i: layers[i])
     ctx.save_artifact(
@@ -298,8 +328,8 @@ def _report(params, ctx, results, readers, held_out, model, label, final_losses,
         "decoder": params.decoder,
         "accuracy": {name: [round(v, 4) for v in values] for name, values in by_layer.items()},
         "top10_accuracy": [round(trained[layer].top10_accuracy, 4) for layer in layers],
-        "final_training_loss": final_losses,
-        "random_model": "random" in readers,
+        "final_training_loss": inversion.final_losses,
+        "random_model": inversion.random,
         "positions": "each position's token is decoded from that position's activation alone; position 0 (BOS) "
         "is left out",
     }

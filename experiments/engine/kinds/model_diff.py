@@ -28,12 +28,15 @@ the tuning and test seeds (the test asks for at least 80%).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from jaxtyping import Float, Int
 from pydantic import Field, model_validator
 
 from experiments.engine.analysis.token_losses import (
+    Decode,
     TokenClasses,
     consecutive_changes,
     copied_classes,
@@ -135,8 +138,9 @@ class Params(KindParams):
             raise ValueError(f"give at most one of models, checkpoints_of and train (got {' and '.join(given)})")
         if self.checkpoints is not None and self.checkpoints_of is None:
             raise ValueError("checkpoints selects among checkpoints_of's checkpoints: give checkpoints_of too")
-        if self.training is not None and (problem := context_problem_of(self.data, self.training.model.n_ctx)):
-            raise ValueError(f"data: {problem}")
+        if self.training is not None and isinstance(self.data, RepeatedRandomTokens):
+            if problem := context_problem(self.data, self.training.model.n_ctx):
+                raise ValueError(f"data: {problem}")
         return self
 
     @property
@@ -145,10 +149,6 @@ class Params(KindParams):
         if self.models is None and self.checkpoints_of is None:
             return self.train or TrainingParams()
         return None
-
-
-def context_problem_of(data, n_ctx: int) -> str | None:
-    return context_problem(data, n_ctx) if isinstance(data, RepeatedRandomTokens) else None
 
 
 def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
@@ -251,11 +251,20 @@ def _decoder(model):
     return None if tokenizer is None else tokenizer.decode
 
 
-def measure(
-    params: Params, ctx
-) -> tuple[torch.Tensor, torch.Tensor, TokenClasses, list[str], list[int] | None, object]:
-    """Per-token losses of every model (model x sequence x predicted token), loading one model at a time; the
-    tokens, their classes, the models' labels, the steps of a series and a decoder for token ids (or None)."""
+@dataclass
+class Measured:
+    """Per-token losses of every model on the same tokens, and what describes them."""
+
+    losses: Float[torch.Tensor, "model batch pred"]
+    tokens: Int[torch.Tensor, "batch pos"]
+    classes: TokenClasses
+    labels: list[str]  # each model's name: "step 1122", "run 4 checkpoint-3000", "gpt2"
+    steps: list[int] | None  # for a checkpoint series
+    decode: Decode | None  # token ids to text, where the model has a tokenizer
+
+
+def measure(params: Params, ctx) -> Measured:
+    """Per-token losses of every model, loading one model at a time."""
     sources, steps = _sources(params, ctx)
     start = 0.6 if params.training is not None else 0.0
     report = within(ctx.progress, start, 0.9)
@@ -282,33 +291,40 @@ def measure(
             raise EngineError(f"The sequences have {tokens.shape[1]} tokens; {label}'s context is {model.cfg.n_ctx}.")
         losses.append(per_token_losses(model, tokens))
         report((i + 1) / len(sources), f"per-token losses of {label} ({i + 1}/{len(sources)})")
-    return torch.stack(losses), tokens.cpu(), classes, [label for label, _ in sources], steps, decode
+    return Measured(torch.stack(losses), tokens.cpu(), classes, [label for label, _ in sources], steps, decode)
 
 
 def run(params: Params, ctx) -> KindResult:
-    losses, tokens, classes, labels, steps, decode = measure(params, ctx)
+    measured = measure(params, ctx)
     ctx.progress(0.92, "finding the tokens that changed most")
-    first, last = losses[0], losses[-1]
+    metrics, summary = first_to_last(measured, params, ctx)
+    change_metrics, change_summary = largest_change(measured, params, ctx)
+    metrics |= change_metrics
+    summary |= change_summary
+    headline = "class_losses" if len(measured.labels) > 2 else "loss_difference_histogram"
+    return KindResult(findings=findings(metrics, summary), metrics=metrics, headline=headline, summary=summary)
+
+
+def first_to_last(m: Measured, params: Params, ctx) -> tuple[dict, dict]:
+    """The last model against the first: loss by class, the contexts that changed most, the histogram."""
+    first, last = m.losses[0], m.losses[-1]
     difference = last - first
-    drop_index, drops = top_contexts(
-        tokens, first, last, classes, k=params.top_k, window=params.window, drops=True, decode=decode
-    )
-    _, rises = top_contexts(
-        tokens, first, last, classes, k=params.top_k, window=params.window, drops=False, decode=decode
-    )
-    ctx.save_artifact("top_contexts", {"from": labels[0], "to": labels[-1], "drops": drops, "rises": rises})
+    contexts = {"k": params.top_k, "window": params.window, "decode": m.decode}
+    drop_index, drops = top_contexts(m.tokens, first, last, m.classes, drops=True, **contexts)
+    _, rises = top_contexts(m.tokens, first, last, m.classes, drops=False, **contexts)
+    ctx.save_artifact("top_contexts", {"from": m.labels[0], "to": m.labels[-1], "drops": drops, "rises": rises})
     ctx.save_artifact(
         "loss_difference_histogram",
         histogram(
             difference.flatten().tolist(),
-            title=f"Per-token loss: {labels[-1]} minus {labels[0]}",
+            title=f"Per-token loss: {m.labels[-1]} minus {m.labels[0]}",
             x="loss difference (nats; negative: the later model predicts better)",
         ),
     )
-    first_means, last_means = classes.means(first), classes.means(last)
-    drop_shares = classes.shares(drop_index)
+    first_means, last_means = m.classes.means(first), m.classes.means(last)
+    drop_shares = m.classes.shares(drop_index)
     metrics = {
-        "n_models": len(labels),
+        "n_models": len(m.labels),
         "first_model_loss": float(first.mean()),
         "last_model_loss": float(last.mean()),
         "mean_loss_difference": float(difference.mean()),
@@ -321,50 +337,55 @@ def run(params: Params, ctx) -> KindResult:
         metrics["top_drop_second_half_share"] = drop_shares["second_half"]
     if "copied" in drop_shares:
         metrics["top_drop_copied_share"] = drop_shares["copied"]
+    summary = {
+        "models": m.labels,
+        "steps": m.steps,
+        "classes": list(m.classes.names),
+        "class_rule": m.classes.rule,
+        "mean_loss": [round(float(losses.mean()), 4) for losses in m.losses],
+        "top_drop_shares": {name: round(v, 4) for name, v in drop_shares.items()},
+        "top_k": len(drops),
+        "n_tokens": difference.numel(),
+    }
+    return metrics, summary
 
-    changes = consecutive_changes(losses)
+
+def largest_change(m: Measured, params: Params, ctx) -> tuple[dict, dict]:
+    """Between consecutive models: the pair whose per-token losses differ most, and which tokens moved then."""
+    changes = consecutive_changes(m.losses)
     biggest = int(changes.argmax())
-    metrics["largest_change"] = float(changes[biggest])
-    if steps is not None:
-        metrics["largest_change_step"] = steps[biggest + 1]
+    before, after = m.losses[biggest], m.losses[biggest + 1]
+    metrics = {"largest_change": float(changes[biggest])}
+    if m.steps is not None:
+        metrics["largest_change_step"] = m.steps[biggest + 1]
     moved_index, moved = top_contexts(
-        tokens, losses[biggest], losses[biggest + 1], classes, k=params.top_k, window=params.window, drops=True,
-        decode=decode,
-    )  # fmt: skip
-    per_class = {name: [classes.means(model_losses).get(name) for model_losses in losses] for name in classes.names}
+        m.tokens, before, after, m.classes, k=params.top_k, window=params.window, drops=True, decode=m.decode
+    )
+    per_class = {name: [m.classes.means(losses).get(name) for losses in m.losses] for name in m.classes.names}
     largest = {
-        "from": labels[biggest], "to": labels[biggest + 1], "mean_abs_change": round(metrics["largest_change"], 4),
+        "from": m.labels[biggest], "to": m.labels[biggest + 1], "mean_abs_change": round(metrics["largest_change"], 4),
         "class_change": {
             name: round(values[biggest + 1] - values[biggest], 4)
             for name, values in per_class.items() if values[biggest] is not None
         },
-        "top_drop_shares": {name: round(v, 4) for name, v in classes.shares(moved_index).items()},
+        "top_drop_shares": {name: round(v, 4) for name, v in m.classes.shares(moved_index).items()},
     }  # fmt: skip
     ctx.save_artifact("largest_change_contexts", {"from": largest["from"], "to": largest["to"], "drops": moved})
-    if len(labels) > 2:
-        xs = steps if steps is not None else labels
+    if len(m.labels) > 2:
+        xs = m.steps if m.steps is not None else m.labels
         ctx.save_artifact(
             "class_losses",
             class_lines(
-                xs, per_class, title="Mean loss per token class", x="step" if steps else "model", y="loss (nats)",
-                marked=(xs[biggest], xs[biggest + 1]), marked_label="largest change", log_x=steps is not None,
+                xs, per_class, title="Mean loss per token class", x="step" if m.steps else "model", y="loss (nats)",
+                marked=(xs[biggest], xs[biggest + 1]), marked_label="largest change", log_x=m.steps is not None,
             ),
         )  # fmt: skip
     summary = {
-        "models": labels,
-        "steps": steps,
-        "classes": list(classes.names),
-        "class_rule": classes.rule,
         "class_losses": {name: [None if v is None else round(v, 4) for v in vs] for name, vs in per_class.items()},
-        "mean_loss": [round(float(m.mean()), 4) for m in losses],
         "consecutive_changes": [round(float(c), 4) for c in changes],
-        "top_drop_shares": {name: round(v, 4) for name, v in drop_shares.items()},
         "largest_change": largest,
-        "top_k": min(params.top_k, difference.numel()),
-        "n_tokens": difference.numel(),
     }
-    headline = "class_losses" if len(labels) > 2 else "loss_difference_histogram"
-    return KindResult(findings=findings(metrics, summary), metrics=metrics, headline=headline, summary=summary)
+    return metrics, summary
 
 
 def _class_text(name: str) -> str:
