@@ -35,7 +35,9 @@ def test_each_layer_is_scored_for_the_model_and_a_random_one(native_run):
     assert m["chance_accuracy"] == pytest.approx(1 / 9)
     assert result.summary["hooks"] == ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_post"]
     assert {"accuracy_by_position", "accuracy_by_layer", "top10_guesses", "top10_guesses_heatmap"} <= set(ctx.artifacts)
-    assert result.headline == "accuracy_by_layer" and result.findings
+    assert result.headline == "accuracy_by_layer"
+    assert f"{m['reconstruction_accuracy']:.1%} of held-out tokens" in result.findings[0]
+    assert result.findings[-1].startswith("From a randomly initialised model")
 
 
 def test_the_guesses_are_ten_tokens_per_position_with_falling_probabilities(native_run):

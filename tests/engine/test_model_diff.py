@@ -50,7 +50,9 @@ def test_a_checkpoint_series_is_compared_step_by_step(local_runs, training_run, 
     )
     assert result.headline == "class_losses"
     assert set(result.summary["classes"]) == {"first_half", "repeat_start", "second_half"}
-    assert result.findings and all(isinstance(line, str) for line in result.findings)
+    largest = result.summary["largest_change"]
+    assert f"from {largest['from']} to {largest['to']}" in result.findings[-1]
+    assert any("of the 10 tokens whose loss fell most" in line.lower() for line in result.findings)
 
 
 def test_listed_contexts_hold_the_token_its_window_and_both_losses(series):

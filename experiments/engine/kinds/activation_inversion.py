@@ -19,9 +19,12 @@ Embeddings Reveal (Almost) As Much As Text"; Belrose et al. 2023, "Eliciting
 Latent Predictions with the Tuned Lens"). With no model given it trains the
 project's default 2-layer model first, so a spec needs no earlier run.
 
-How robust (docs/science.md): from layer 0's full residual stream (embedding
-plus position) a linear decoder reconstructed >= 0.95 of the tokens on every
-tuning and test seed, for the trained and the random model alike.
+How robust (docs/science.md): from layer 0's full residual stream (token plus
+position embedding) the default linear decoder read back every held-out token
+(accuracy 1.0) on the tuning seed and on five test seeds nobody tuned with, for
+the trained and the random model alike; the test asks for >= 0.95. After the last
+block the trained default models kept 74-77% of the tokens, the random ones over
+99.9% (reported, not tested).
 """
 
 from __future__ import annotations
