@@ -5,9 +5,10 @@ Layer 0's residual stream is the embedding of the token plus that of its positio
 a linear map separates them unless training collapsed the embedding. The later layers are reported, not claimed:
 how much of the token survives there is what the kind is for.
 
-Tuned with seed 0 only (600 decoder steps of 32 sequences, learning rate 0.01, a linear decoder; seed 0 gave 1.0 at
-layer 0 for the trained and the random model). TEST_SEEDS were drawn once with `secrets.randbelow(10**9)` after
-those settings were fixed; docs/science.md lists what each gave.
+Tuned with seed 0 only (1000 decoder steps of 32 sequences, learning rate 0.01, an MLP decoder with 256 hidden
+units; seed 0 gave 1.0 at layer 0 for the trained and the random model). TEST_SEEDS were drawn once with
+`secrets.randbelow(10**9)` after the first defaults (600 steps, a linear decoder) were fixed; the change to the
+present ones was made on seed 0 alone, and docs/science.md records why and what each seed gave under both.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def inverted(tmp_path_factory):
         return dict(pool.map(_invert, [(seed, root) for seed in TEST_SEEDS]))
 
 
-def test_layer_0s_full_residual_stream_gives_the_input_back(inverted):
+def test_layer_0s_full_residual_stream_gives_the_input_back(inverted, record_property):
     accuracy = {seed: round(result.metrics["accuracy_L0"], 4) for seed, result in inverted.items()}
+    for name in ("accuracy_L0", "accuracy_L2", "random_accuracy_L0", "random_accuracy_L2"):  # docs/science.md
+        record_property(name, {seed: round(result.metrics[name], 4) for seed, result in inverted.items()})
     assert all(a >= 0.95 for a in accuracy.values()), accuracy
 
 
