@@ -61,3 +61,70 @@ def trajectory(
     )  # fmt: skip
     fig.update_layout(title=title, xaxis_title="PC1", yaxis_title="PC2", height=480)
     return fig
+
+
+def histogram(values: Sequence[float], *, title: str, x: str, bins: int = 60) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=list(values), nbinsx=bins, marker_color="steelblue"))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title="tokens", yaxis_type="log", height=400, bargap=0.02)
+    return fig
+
+
+def class_lines(
+    xs: Sequence[float | str],
+    lines: dict[str, Sequence[float]],
+    *,
+    title: str,
+    x: str,
+    y: str,
+    marked: tuple[float | str, float | str] | None = None,
+    marked_label: str = "",
+    log_x: bool = False,
+) -> go.Figure:
+    """One line per class (or layer) over steps or models; `marked` draws the edges of the stretch between two x
+    values."""
+    fig = go.Figure(
+        [go.Scatter(x=list(xs), y=list(values), mode="lines+markers", name=name) for name, values in lines.items()]
+    )
+    if marked is not None:
+        # Two dashed edges drawn as a trace: data coordinates, so they sit right on a log axis too.
+        values = [v for line in lines.values() for v in line]
+        low, high = min(values), max(values)
+        fig.add_trace(
+            go.Scatter(
+                x=[marked[0], marked[0], None, marked[1], marked[1]], y=[low, high, None, low, high], mode="lines",
+                line={"color": "crimson", "dash": "dash"}, name=marked_label,
+            )
+        )  # fmt: skip
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=440)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def guess_heatmaps(examples: Sequence[dict], *, title: str) -> go.Figure:
+    """Per example: position x rank, coloured by the decoder's probability, each cell naming its guess (a ✓ where it
+    is the true token). `examples` hold "truth" (a label per position), "guesses" and "probabilities"
+    (position x rank)."""
+    titles = [e["title"] for e in examples]
+    fig = make_subplots(rows=len(examples), cols=1, subplot_titles=titles, vertical_spacing=0.08)
+    for row, example in enumerate(examples, start=1):
+        truth, guesses = example["truth"], example["guesses"]
+        ranks = range(len(guesses[0]))
+        positions = range(len(truth))
+        text = [[f"{guesses[p][r]}{' ✓' if guesses[p][r] == truth[p] else ''}" for p in positions] for r in ranks]
+        fig.add_trace(
+            go.Heatmap(
+                z=[[example["probabilities"][p][r] for p in range(len(truth))] for r in ranks],
+                x=[f"{example['positions'][p]}: {truth[p]}" for p in range(len(truth))],
+                y=[f"#{r + 1}" for r in ranks], text=text, texttemplate="%{text}", textfont={"size": 9},
+                zmin=0, zmax=1, coloraxis="coloraxis",
+                hovertemplate="position: true token %{x}<br>guess %{y}: %{text} (p = %{z:.3f})<extra></extra>",
+            ),
+            row=row, col=1,
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, coloraxis={"colorscale": "Blues", "colorbar": {"title": "p"}}, height=120 + 340 * len(examples)
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-60, tickfont={"size": 9})
+    return fig

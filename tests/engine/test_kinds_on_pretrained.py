@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.engine.test_models import model_folders_allowed, tiny_pretrained  # noqa: F401  (fixtures)
@@ -36,3 +38,39 @@ def test_head_ablation_on_a_pretrained_model_uses_hooks(local_runs, pretrained_r
     result = local_runs.run("head_ablation", params)[1]
     assert len(result.summary["ranking"]) == 2
     assert result.metrics["clean_loss"] > 0
+
+
+def test_model_diff_of_pretrained_models_decodes_the_listed_tokens(local_runs, pretrained_ref):
+    data = {"source": "repeated_random_tokens", "n_sequences": 4, "half_length": 10}
+    params = {"models": [pretrained_ref, pretrained_ref], "data": data, "top_k": 3, "window": 1}
+    _, result, ctx = local_runs.run("model_diff", params)
+    assert result.metrics["mean_abs_loss_difference"] == pytest.approx(0.0, abs=1e-5)  # the same model twice
+    table = json.loads((ctx.artifact_dir / ctx.artifacts["top_contexts"].path).read_text())
+    assert all(row["text"].startswith("w") and len(row["window_text"]) == len(row["window"]) for row in table["drops"])
+
+
+def test_model_diff_reads_a_pretrained_models_vocabulary_from_its_config(pretrained_ref):
+    from experiments.engine.kinds import model_diff
+
+    native = {"source": "native", "config": {"d_vocab": 64, "n_ctx": 32, "d_model": 16, "n_heads": 2, "d_head": 8}}
+    params = model_diff.Params(
+        models=[native, pretrained_ref], data={"source": "repeated_random_tokens", "n_sequences": 4, "half_length": 10}
+    )
+    problems = model_diff.check_references(params, runs=None)
+    assert list(problems) == ["models.1"] and "vocabulary of 30" in problems["models.1"]
+
+
+def test_activation_inversion_on_a_pretrained_model_reads_its_hooks(local_runs, pretrained_ref):
+    params = {"model": pretrained_ref, "layers": [0, 1], "steps": 20, "batch_size": 4, "n_eval_sequences": 8}
+    _, result, ctx = local_runs.run("activation_inversion", params)
+    assert result.summary["hooks"] == ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post"]
+    assert "random_reconstruction_accuracy" not in result.metrics  # no native config to copy
+    guesses = json.loads((ctx.artifact_dir / ctx.artifacts["top10_guesses"].path).read_text())
+    assert guesses["examples"][0]["guesses_text"][0][0].startswith(("w", "<"))
+
+
+def test_activation_inversion_refuses_a_layer_beyond_a_pretrained_model(pretrained_ref):
+    from experiments.engine.kinds.activation_inversion import Params, check_references
+
+    problems = check_references(Params(model=pretrained_ref, layers=[2]), runs=None)
+    assert list(problems) == ["layers.0"] and "it has 1 layers" in problems["layers.0"]

@@ -10,12 +10,14 @@ from __future__ import annotations
 from functools import cache
 
 from experiments.engine.kinds import (
+    activation_inversion,
     attention_depth_comparison,
     checkpoint_pca,
     composition_scores,
     finetune_comparison,
     head_ablation,
     head_detection,
+    model_diff,
     smoke,
     train_transformer,
 )
@@ -30,6 +32,8 @@ KIND_MODULES = (
     checkpoint_pca,
     attention_depth_comparison,
     finetune_comparison,
+    model_diff,
+    activation_inversion,
 )
 
 
