@@ -11,7 +11,13 @@ pytestmark = pytest.mark.django_db
 
 # Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#12 and #13 add the
 # language-model circuits and the behavioural hypotheses).
-RUNNABLE = {1: "attention_depth_comparison", 2: "train_transformer", 9: "finetune_comparison"}
+RUNNABLE = {
+    1: "attention_depth_comparison",
+    2: "train_transformer",
+    4: "model_diff",
+    9: "finetune_comparison",
+    18: "activation_inversion",
+}
 
 
 def test_each_runnable_idea_gets_its_spec_once(capsys):
