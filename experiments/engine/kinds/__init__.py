@@ -13,6 +13,7 @@ from experiments.engine.kinds import (
     attention_depth_comparison,
     checkpoint_pca,
     composition_scores,
+    grokking_modular_addition,
     head_ablation,
     head_detection,
     smoke,
@@ -28,6 +29,7 @@ KIND_MODULES = (
     head_ablation,
     checkpoint_pca,
     attention_depth_comparison,
+    grokking_modular_addition,
 )
 
 
