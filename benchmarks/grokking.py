@@ -16,7 +16,7 @@ training pairs, AdamW with the same betas and weight decay, and the loss in floa
 Two sizes: the kind's `cpu` preset (p = 59, 1,044 training pairs) and `nanda2023` (p = 113, 3,830 pairs), both
 d_model 128, d_mlp 512.
 
-    python benchmarks/grokking.py [--steps 300] [--nanda-steps 100] [--warmup 30] [--repeats 3] [--threads N]
+    python benchmarks/grokking.py [--steps 200] [--nanda-steps 60] [--warmup 30] [--repeats 3] [--threads N]
 
 Trainers are interleaved within each repeat so that load from other processes hits them alike; medians are
 reported. Writes its section of docs/benchmarks.md.
@@ -114,7 +114,7 @@ class TimedReporter(MemoryReporter):
 def kind_loop(preset_name: str, steps: int, warmup: int) -> float:
     """Steps per second of the kind's training, from its first report after `warmup` to the last step's."""
     params = kind.Params.model_validate(
-        {"preset": preset_name, "steps": warmup + steps, "n_checkpoints": 3, "n_series_points": 60}
+        {"preset": preset_name, "steps": warmup + steps, "n_checkpoints": 3, "n_series_points": 20}
     )
     reporter = TimedReporter()
     with tempfile.TemporaryDirectory() as folder:
@@ -127,8 +127,8 @@ def kind_loop(preset_name: str, steps: int, warmup: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300, help="timed steps with the cpu preset, after the warm-up")
-    parser.add_argument("--nanda-steps", type=int, default=100, help="timed steps with the nanda2023 preset")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps with the cpu preset, after the warm-up")
+    parser.add_argument("--nanda-steps", type=int, default=60, help="timed steps with the nanda2023 preset")
     parser.add_argument("--warmup", type=int, default=30, help="untimed steps at the start of each training")
     parser.add_argument("--repeats", type=int, default=3, help="trainings of each trainer and size")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")

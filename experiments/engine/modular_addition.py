@@ -85,18 +85,26 @@ class OneLayerTransformer(nn.Module):
     def residual(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """The last position's residual stream after attention [batch, d_model] and its MLP activations
         [batch, d_mlp]."""
+        h, dh = self.shape.n_heads, self.shape.d_head
         x = self.W_E[tokens] + self.W_pos  # [batch, 3, d_model]
-        q = torch.einsum("bd,hde->bhe", x[:, -1], self.W_Q)  # the last position's query [batch, head, d_head]
-        k = torch.einsum("bpd,hde->bhpe", x, self.W_K)  # [batch, head, pos, d_head]
-        v = torch.einsum("bpd,hde->bhpe", x, self.W_V)
-        pattern = torch.softmax(torch.einsum("bhe,bhpe->bhp", q, k) / self.shape.d_head**0.5, dim=-1)
-        z = torch.einsum("bhp,bhpe->bhe", pattern, v)
-        resid = x[:, -1] + torch.einsum("bhe,hed->bd", z, self.W_O)
+        batch = x.shape[0]
+        # Each [head, d_model, d_head] weight as one [d_model, head * d_head] matrix: one matmul for all heads.
+        q = (x[:, -1] @ _heads_side_by_side(self.W_Q)).view(batch, 1, h, dh)  # the last position's query only
+        k = (x @ _heads_side_by_side(self.W_K)).view(batch, 3, h, dh)
+        v = (x @ _heads_side_by_side(self.W_V)).view(batch, 3, h, dh)
+        pattern = torch.softmax((q * k).sum(-1) / dh**0.5, dim=1)  # [batch, pos, head]
+        z = (pattern.unsqueeze(-1) * v).sum(1)  # [batch, head, d_head]
+        resid = x[:, -1] + z.reshape(batch, h * dh) @ self.W_O.reshape(h * dh, -1)
         acts = F.relu(resid @ self.W_in + self.b_in)  # [batch, d_mlp]
         return resid + acts @ self.W_out + self.b_out, acts
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.residual(tokens)[0] @ self.W_U
+
+
+def _heads_side_by_side(weight: Tensor) -> Tensor:
+    """[head, d_model, d_head] -> [d_model, head * d_head]."""
+    return weight.transpose(0, 1).reshape(weight.shape[1], -1)
 
 
 def cross_entropy_f64(logits: Tensor, labels: Tensor) -> Tensor:

@@ -40,7 +40,13 @@ def _grok(job: tuple[int, str]):
 def grokked(tmp_path_factory) -> dict[int, tuple[dict, dict]]:
     root = str(tmp_path_factory.mktemp("grokking"))
     with ProcessPoolExecutor(max_workers=2) as pool:
-        return {seed: (metrics, summary) for seed, metrics, summary in pool.map(_grok, [(s, root) for s in TEST_SEEDS])}
+        runs = {seed: (metrics, summary) for seed, metrics, summary in pool.map(_grok, [(s, root) for s in TEST_SEEDS])}
+    for seed, (metrics, summary) in runs.items():  # shown with -s: the numbers docs/science.md lists
+        shown = ("step_train_99", "step_test_99", "grokking_delay_ratio", "test_accuracy", "top_frequencies_norm_share",
+                 "memorised_top_frequencies_norm_share", "excluded_loss_at_memorisation", "max_excluded_loss",
+                 "max_excluded_loss_step", "train_loss_at_max_excluded", "circuit_formation_end_step")  # fmt: skip
+        print(seed, {name: metrics.get(name) for name in shown}, summary["key_frequencies"])
+    return runs
 
 
 def test_the_model_memorises_first_and_generalises_at_least_3x_later(grokked):

@@ -27,11 +27,16 @@ Two presets fill the fields a spec leaves out (normalized params hold every reso
   and optimiser on a smaller prime, a larger training share and a 3x higher learning rate, so it groks within
   about 1,200 steps, 1-2 minutes on one CPU core. (With train fraction 0.3 the tuning seeds grokked between
   steps 1.4k and 5.4k at lr 3e-3, and later at lr 1e-3: too slow and too variable for a CPU default.)
-- `nanda2023`: the paper's p = 113, train fraction 0.3 (3,830 pairs), same model and optimiser at lr 1e-3,
+- `nanda2023`: the paper's p = 113, train fraction 0.3 (3,831 pairs), same model and optimiser at lr 1e-3,
   40,000 steps; it groks after roughly 10k steps. Meant for a GPU worker (about an hour on one CPU core).
 
-How robust (docs/science.md): with the `cpu` preset, train accuracy reached 0.99 by step ~40 and test accuracy
-0.99 between steps 750 and 1,150 on the three tuning seeds; on TEST_RESULT
+How robust (docs/science.md): with the `cpu` preset, train accuracy reached 0.99 by step ~45 and test accuracy
+0.99 between steps 666 and 1,270 on the three tuning seeds; on all 4 of 4 test seeds nobody tuned with, the
+model grokked 14.8-20.4x after memorising (test 0.99 at steps 666-920, final test accuracy 1.0), the top 6
+frequencies carried 99% of the embedding's squared norm at the end against 27-29% at memorisation (3 or 4 key
+frequencies), and the excluded loss rose from 0.3-0.45 nats at memorisation to 5.4-10.2 nats while the train loss
+stayed below 1e-5. The phase rules are simple thresholds on these curves; the excluded loss peaked before the end
+of clean-up on 3 of 4 test seeds and after it on one (step 2,464): where it peaks is not itself a phase boundary.
 """
 
 from __future__ import annotations
