@@ -302,7 +302,7 @@ def _progress_measures(model, snapshots, data, params: Params, ctx) -> dict[str,
     final_energy, _ = frequency_energy(model.W_E[:p])
     keys = key_frequencies(final_energy)
     measures: dict[str, Any] = {"steps": [], "share": [], "restricted": [], "excluded": [], "train_loss": []}
-    tokens, labels = data.tokens.to(ctx.device), data.labels.to(ctx.device)
+    tokens, labels, train = data.tokens.to(ctx.device), data.labels.to(ctx.device), data.train.to(ctx.device)
     for step, state in snapshots:
         ctx.check_cancelled()
         model.load_state_dict(state)
@@ -314,7 +314,7 @@ def _progress_measures(model, snapshots, data, params: Params, ctx) -> dict[str,
             "share": top_share(energy, constant, top),
             "restricted": restricted,
             "excluded": excluded,
-            "train_loss": float(cross_entropy_f64(logits[data.train.to(ctx.device)], labels[data.train])),
+            "train_loss": float(cross_entropy_f64(logits[train], labels[train])),
         }
         measures["steps"].append(step)
         for name, value in values.items():
