@@ -80,3 +80,4 @@ benchmarks: install
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/ablation.py
 	$(PY) benchmarks/training.py
+	$(PY) benchmarks/grokking.py

@@ -15,6 +15,7 @@ RUNNABLE = {
     1: "attention_depth_comparison",
     2: "train_transformer",
     4: "model_diff",
+    5: "grokking_modular_addition",
     9: "finetune_comparison",
     18: "activation_inversion",
 }

@@ -15,6 +15,7 @@ from experiments.engine.kinds import (
     checkpoint_pca,
     composition_scores,
     finetune_comparison,
+    grokking_modular_addition,
     head_ablation,
     head_detection,
     model_diff,
@@ -31,8 +32,9 @@ KIND_MODULES = (
     head_ablation,
     checkpoint_pca,
     attention_depth_comparison,
-    finetune_comparison,
+    grokking_modular_addition,
     model_diff,
+    finetune_comparison,
     activation_inversion,
 )
 
