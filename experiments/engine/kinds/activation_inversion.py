@@ -382,6 +382,9 @@ def _figure_example(row: dict) -> dict:
     }
 
 
+DECODER_WORDS = {"linear": "A linear decoder", "mlp": "An MLP decoder"}
+
+
 def findings(metrics: dict, summary: dict) -> list[str]:
     layers = summary["layers"]
     first = layers[0]
@@ -389,7 +392,7 @@ def findings(metrics: dict, summary: dict) -> list[str]:
     dims = summary["dims"]
     width = "the full residual stream" if dims == [0, summary["d_model"]] else f"dimensions {dims[0]}..{dims[1] - 1}"
     lines = [
-        f"A {summary['decoder']} decoder reads {metrics['reconstruction_accuracy']:.1%} of held-out tokens back from "
+        f"{DECODER_WORDS[summary['decoder']]} reads {metrics['reconstruction_accuracy']:.1%} of held-out tokens back from "
         f"{width} at layer {first} of {summary['model']} (top-10: {metrics['reconstruction_top10_accuracy']:.1%}; "
         f"chance {metrics['chance_accuracy']:.1%})."
     ]
