@@ -159,8 +159,8 @@ def test_findings_state_what_became_of_the_induction_heads_and_the_new_circuit_f
     assert metrics["induction_heads_kept_fraction"] == 0.5
     lines = kind.findings(rows, metrics)
     assert lines[0] == (
-        "Its 2 induction heads after fine-tuning: 1 kept, 1 re-weighted (induction score before -> after: "
-        "L0H0 0.90 -> 0.85, L0H1 0.80 -> 0.50)."
+        "Its 2 induction heads after fine-tuning: 1 kept, 1 re-weighted (induction score before → after: "
+        "L0H0 0.90 → 0.85, L0H1 0.80 → 0.50)."
     )
     assert lines[1] == "1 of 3 heads important after fine-tuning is new (new_circuit_fraction 0.33): L0H2."
     assert "from 2.00 to 3.00 nats" in lines[3]

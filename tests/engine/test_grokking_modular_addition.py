@@ -6,6 +6,7 @@ rises during circuit formation) is checked on untuned seeds in test_grokking_sci
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -121,3 +122,13 @@ def test_a_short_run_logs_its_series_checkpoints_measures_and_findings(local_run
     assert result.metrics["step_train_99"] <= 120
     assert 0 < result.metrics["initial_top_frequencies_norm_share"] < 1
     assert result.findings[0].startswith("It memorised but did not generalise")
+
+
+def test_the_phases_are_shaded_within_the_log_step_axis(local_runs):
+    # Plotly places a shape on a log axis in log10 units: a shape at x = step would sit decades off the plot.
+    _, result, ctx = local_runs.run("grokking_modular_addition", TINY, seed=3)
+    memorised = result.metrics["memorisation_end_step"]
+    for name in ("curves", "progress_measures"):
+        figure = json.loads((ctx.artifact_dir / ctx.artifacts[name].path).read_text())
+        shapes = figure["layout"]["shapes"]
+        assert shapes and all(shape["x1"] == pytest.approx(math.log10(memorised)) for shape in shapes), name

@@ -392,8 +392,8 @@ def findings(metrics: dict, summary: dict) -> list[str]:
     dims = summary["dims"]
     width = "the full residual stream" if dims == [0, summary["d_model"]] else f"dimensions {dims[0]}..{dims[1] - 1}"
     lines = [
-        f"{DECODER_WORDS[summary['decoder']]} reads {metrics['reconstruction_accuracy']:.1%} of held-out tokens back from "
-        f"{width} at layer {first} of {summary['model']} (top-10: {metrics['reconstruction_top10_accuracy']:.1%}; "
+        f"{DECODER_WORDS[summary['decoder']]} reads {metrics['reconstruction_accuracy']:.1%} of held-out tokens back "
+        f"from {width} at layer {first} of {summary['model']} (top-10: {metrics['reconstruction_top10_accuracy']:.1%}; "
         f"chance {metrics['chance_accuracy']:.1%})."
     ]
     if len(layers) > 1:

@@ -503,13 +503,13 @@ def findings(rows: list[dict], metrics: dict) -> list[str]:
     lines = []
     if induction:
         pairs = ", ".join(
-            f"{head_name(r['layer'], r['head'])} {r['induction_before']:.2f} -> {r['induction_after']:.2f}"
+            f"{head_name(r['layer'], r['head'])} {r['induction_before']:.2f} → {r['induction_after']:.2f}"
             for r in induction
         )
         classes = ", ".join(f"{n} {c}" for c in CLASSES if (n := sum(r["class"] == c for r in induction)))
         lines.append(
             f"Its {count(len(induction), 'induction head')} after fine-tuning: {classes} (induction score "
-            f"before -> after: {pairs})."
+            f"before → after: {pairs})."
         )
     else:
         lines.append(
@@ -532,9 +532,9 @@ def findings(rows: list[dict], metrics: dict) -> list[str]:
     )
     lines.append(
         f"Loss on the original data went from {metrics['original_loss_before']:.2f} to "
-        f"{metrics['original_loss_after']:.2f} nats: first half {metrics['original_first_half_loss_before']:.2f} -> "
+        f"{metrics['original_loss_after']:.2f} nats: first half {metrics['original_first_half_loss_before']:.2f} → "
         f"{metrics['original_first_half_loss_after']:.2f}, second half (copied) "
-        f"{metrics['original_second_half_loss_before']:.2f} -> {metrics['original_second_half_loss_after']:.2f}; "
-        f"on the new data {metrics['new_data_loss_before']:.2f} -> {metrics['new_data_loss_after']:.2f}."
+        f"{metrics['original_second_half_loss_before']:.2f} → {metrics['original_second_half_loss_after']:.2f}; "
+        f"on the new data {metrics['new_data_loss_before']:.2f} → {metrics['new_data_loss_after']:.2f}."
     )
     return lines

@@ -447,6 +447,7 @@ _PHASE_COLOURS = ("rgba(99,110,250,0.12)", "rgba(239,85,59,0.12)", "rgba(0,204,1
 
 
 def _shade_phases(fig: go.Figure, metrics: dict, first_step: int, **where: Any) -> None:
+    """Shade each phase on a log-step axis (plotly places shapes on a log axis in log10 units)."""
     bounds = [first_step, metrics.get("memorisation_end_step"), metrics.get("circuit_formation_end_step"),
               metrics.get("cleanup_end_step")]  # fmt: skip
     names = ("memorisation", "circuit formation", "clean-up")
@@ -454,8 +455,8 @@ def _shade_phases(fig: go.Figure, metrics: dict, first_step: int, **where: Any) 
         start, end = bounds[i], bounds[i + 1]
         if start is None or end is None or end <= start:
             continue
-        fig.add_vrect(x0=start, x1=end, fillcolor=_PHASE_COLOURS[i], line_width=0, annotation_text=name,
-                      annotation_position="top left", **where)  # fmt: skip
+        fig.add_vrect(x0=math.log10(start), x1=math.log10(end), fillcolor=_PHASE_COLOURS[i], line_width=0,
+                      annotation_text=name, annotation_position="top left", **where)  # fmt: skip
 
 
 def _curves_figure(steps: list[int], history: dict, metrics: dict) -> go.Figure:
@@ -467,7 +468,7 @@ def _curves_figure(steps: list[int], history: dict, metrics: dict) -> go.Figure:
                                  line={"dash": dash}), row=1, col=2)  # fmt: skip
     fig.update_xaxes(type="log", title_text="step")
     fig.update_yaxes(type="log", row=1, col=1)
-    _shade_phases(fig, metrics, steps[0], row=1, col=2)
+    _shade_phases(fig, metrics, steps[0], row=1, col="all")
     fig.update_layout(title="Grokking: train and test loss and accuracy (log steps)", height=420)
     return fig
 

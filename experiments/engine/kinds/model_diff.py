@@ -385,7 +385,8 @@ def largest_change(m: Measured, params: Params, ctx) -> tuple[dict, dict]:
         ctx.save_artifact(
             "class_losses",
             class_lines(
-                xs, per_class, title="Mean loss per token class", x="step" if m.steps else "model", y="loss (nats)",
+                xs, {_class_text(name): values for name, values in per_class.items()},
+                title="Mean loss per token class", x="step" if m.steps else "model", y="loss (nats)",
                 marked=(xs[biggest], xs[biggest + 1]), marked_label="largest change", log_x=m.steps is not None,
             ),
         )  # fmt: skip
