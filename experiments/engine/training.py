@@ -4,6 +4,10 @@ Trains a `LeanTransformer` (fused attention, same parameters as the
 TL-native model) with AdamW and a warm-up + cosine schedule, logs the loss
 series, evaluates in-context learning on repeated random tokens, and saves
 checkpoints (config + weights, safetensors) at the requested steps.
+
+`finetune_bridge` is its small twin for models without a lean twin (pretrained
+Hugging Face models): it trains a TransformerBridge's own parameters through
+its forward pass with the same optimizer, schedule and series, and saves nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from experiments.engine.datasets import (
     InductionTraining,
+    MarkovText,
     RepeatedRandomTokens,
     TextCorpus,
     TrainingData,
@@ -29,7 +34,7 @@ from experiments.engine.datasets import (
 )
 from experiments.engine.errors import EngineError
 from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
-from experiments.engine.models import NativeConfig, save_checkpoint
+from experiments.engine.models import NativeConfig, bos_token, save_checkpoint
 from experiments.engine.params import KindParams
 
 MAX_TRAINING_TOKENS = 2_000_000_000
@@ -232,3 +237,81 @@ def _checkpoint(model: LeanTransformer, config: NativeConfig, ctx, prefix: str, 
     save_checkpoint(lean_state_to_bridge(model), config, ctx.artifact_dir / filename, meta=meta)
     ctx.register_file(name, filename, "checkpoint", "application/octet-stream", meta=meta)
     return {"step": meta["step"], "artifact": name}
+
+
+# -- fine-tuning a TransformerBridge (pretrained models) ----------------------------------------------------------
+
+
+def bridge_batch(
+    model, data: InductionTraining | MarkovText, *, batch: int, length: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of a generated source in a bridge's vocabulary, each sequence starting with the model's BOS
+    (the generators' BOS is 0); and the mask of copied tokens induction predicts."""
+    tokens, predictable = synthetic_batch(
+        data, batch=batch, length=length, d_vocab=model.cfg.d_vocab, generator=generator
+    )
+    tokens[:, 0] = bos_token(model)
+    return tokens, predictable
+
+
+def finetune_bridge(
+    model,
+    data: InductionTraining | MarkovText,
+    ctx,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    warmup_steps: int,
+    length: int,
+    weight_decay: float = 0.01,
+    log_every: int = 10,
+    eval_every: int = 100,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> float:
+    """Fine-tune a TransformerBridge's own parameters in place on `length`-token sequences of a generated source;
+    the mean training loss over the last 50 steps.
+
+    `train`'s recipe for a model it cannot rebuild as a LeanTransformer (a pretrained one): AdamW, `cosine_lr`,
+    next-token cross-entropy on the bridge's logits, the same step series (`SERIES`) and cancellation checks.
+    The model trains in train mode (a Hugging Face model's dropout on, as in its own fine-tuning) and is left in
+    eval mode. No checkpoint is saved."""
+    device = ctx.device
+    generator = torch.Generator().manual_seed(ctx.seed + 1)
+    held_out = repeated_random_tokens(
+        RepeatedRandomTokens(n_sequences=32, half_length=(length - 1) // 2, seed=1234), d_vocab=model.cfg.d_vocab
+    )
+    held_out[:, 0] = bos_token(model)
+    held_out = held_out.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    report = on_progress or ctx.progress
+    recent: list[float] = []
+
+    model.train()
+    for step in range(1, steps + 1):
+        ctx.check_cancelled()
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step - 1, total=steps, warmup=warmup_steps, peak=lr)
+        tokens, predictable = bridge_batch(model, data, batch=batch_size, length=length, generator=generator)
+        tokens = tokens.to(device)
+        logits = model(tokens)[:, :-1]  # position i predicts token i+1
+        # Flattened rather than transposed: a large vocabulary's logits are not copied.
+        per_token = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none"
+        ).view(batch_size, length - 1)
+        loss = per_token.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        recent = [*recent[-49:], loss.item()]
+        if step % log_every == 0 or step == steps:
+            ctx.log_metric("loss", recent[-1], step)
+            ctx.log_metric("copied_segment_loss", per_token[predictable[:, 1:].to(device)].mean().item(), step)
+        if step % eval_every == 0 or step == steps:
+            model.eval()
+            ctx.log_metric("repeated_tokens_second_half_loss", repeated_token_losses(model, held_out)[1], step)
+            model.train()
+        report(step / steps, f"step {step}/{steps}, loss {recent[-1]:.3f}")
+    model.eval()
+    return float(np.mean(recent))

@@ -1,8 +1,11 @@
 """finetune_comparison's bad input is a 400 naming the field before anything is queued: a base checkpoint that
-does not exist, original data longer than the base model's context, a fine-tuning corpus whose vocabulary exceeds
-the model's or that is shorter than one sequence, and out-of-bounds fine-tuning settings."""
+does not exist, original data longer than the base model's context (a checkpoint's, or a pretrained folder's
+config.json), a fine-tuning corpus whose vocabulary exceeds the model's, that is shorter than one sequence or that
+would feed a pretrained base, and out-of-bounds fine-tuning settings."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -37,10 +40,27 @@ def test_a_base_checkpoint_of_a_run_is_accepted(user, idea):
     assert response.status_code == 201, response.content
 
 
-def test_a_pretrained_base_is_refused(user, idea):
+def test_a_pretrained_base_is_accepted_with_generated_fine_tuning_data(user, idea):
     response = post_spec(user, idea, KIND, {"base": {"source": "pretrained", "name": "gpt2"}})
-    body = assert_error(response, 400, code="invalid")
-    assert any(field.startswith("params.base") for field in body["errors"]), body
+    assert response.status_code == 201, response.content
+
+
+def test_a_text_corpus_for_a_pretrained_base_is_refused(user, idea):
+    dataset = corpus(user, "the cat sat on the mat\n" * 50)
+    params = {"base": {"source": "pretrained", "name": "gpt2"}, "finetune_data": {"source": "text_corpus",
+              "dataset": dataset.pk}}  # fmt: skip
+    response = post_spec(user, idea, KIND, params)
+    assert_refused(response, "params.finetune_data", "platform's tokenizer, not the model's", "markov_text")
+
+
+def test_original_data_longer_than_a_pretrained_folders_context_is_refused(user, idea, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    sizes = {"model_type": "gpt2", "n_layer": 1, "n_embd": 16, "vocab_size": 30, "n_positions": 32}
+    (folder / "config.json").write_text(json.dumps(sizes))
+    response = post_spec(user, idea, KIND, {"base": {"source": "pretrained", "name": str(folder)}})
+    assert_refused(response, "params.original_data.half_length", "the model's context is 32", "half_length <= 15")
 
 
 def test_original_data_longer_than_the_base_checkpoints_context_is_refused(user, idea):

@@ -192,9 +192,11 @@ def test_a_changed_pattern_or_type_is_reweighted_not_kept():
 # --- the kind end to end -----------------------------------------------------------------------------------------
 
 
-def test_params_refuse_a_pretrained_base_and_a_warmup_longer_than_the_fine_tuning():
-    with pytest.raises(ValidationError, match="base"):
-        kind.Params(base={"source": "pretrained", "name": "gpt2"})
+def test_params_refuse_a_warmup_longer_than_the_fine_tuning_and_too_many_pretrained_tokens():
+    pretrained = {"source": "pretrained", "name": "gpt2"}
+    assert kind.Params(base=pretrained).base.name == "gpt2"  # fine-tuned through its bridge (test_kinds_on_pretrained)
+    with pytest.raises(ValidationError, match="steps x batch_size x pretrained_sequence_length"):
+        kind.Params(base=pretrained, steps=20_000, batch_size=512, pretrained_sequence_length=1024)
     with pytest.raises(ValidationError, match="warmup_steps"):
         kind.Params(steps=10, warmup_steps=20)
     with pytest.raises(ValidationError):
@@ -224,6 +226,7 @@ def test_a_tiny_run_trains_fine_tunes_and_classifies_every_head(local_runs):
     assert [p["key"] for p in ctx.parts] == ["base", "finetune"]
     assert "base/loss" in ctx.series and "finetune/loss" in ctx.series
     assert set(metrics) <= set(kind.METRICS)
+    assert "finetuned_weights" not in result.summary  # only a pretrained base's weights go unsaved
 
 
 def test_fine_tuning_a_checkpoint_of_another_run(local_runs):

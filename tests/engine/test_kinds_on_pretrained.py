@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+import torch
 
 from tests.engine.test_models import model_folders_allowed, tiny_pretrained  # noqa: F401  (fixtures)
 
@@ -74,3 +76,61 @@ def test_activation_inversion_refuses_a_layer_beyond_a_pretrained_model(pretrain
 
     problems = check_references(Params(model=pretrained_ref, layers=[2]), runs=None)
     assert list(problems) == ["layers.0"] and "it has 1 layers" in problems["layers.0"]
+
+
+FINETUNE_TINY = {
+    "steps": 10,
+    "warmup_steps": 2,
+    "batch_size": 4,
+    "lr": 1e-2,
+    "original_data": {"n_sequences": 8, "half_length": 10},
+    "n_new_sequences": 8,
+}
+
+
+def test_finetune_comparison_fine_tunes_a_pretrained_model_and_classifies_every_head(local_runs, pretrained_ref):
+    from experiments.engine.kinds import finetune_comparison as kind
+
+    params = {**FINETUNE_TINY, "base": pretrained_ref}
+    _, result, ctx = local_runs.run("finetune_comparison", params, seed=2)
+    rows = result.summary["heads"]
+    assert len(rows) == 2 and {r["class"] for r in rows} <= set(kind.CLASSES)  # 1 layer x 2 heads
+    assert set(result.metrics) <= set(kind.METRICS) and "base_final_loss" not in result.metrics
+    assert all(math.isfinite(value) for value in result.metrics.values())
+    assert sum(result.metrics[f"n_{c.replace('-', '')}_heads"] for c in kind.CLASSES) == 2
+    # The model was measured before it was fine-tuned in place: the two measurements differ.
+    assert result.metrics["new_data_loss_after"] != result.metrics["new_data_loss_before"]
+    assert result.findings and result.headline == "head_classes"
+    # The context (32) caps the default sequence length (64); the weights are not saved, and the run says so.
+    assert result.summary["sequence_length"] == 32
+    assert "not saved" in result.summary["finetuned_weights"]
+    assert not any(record.artifact_type == "checkpoint" for record in ctx.artifacts.values())
+    assert {"head_classes", "js_divergence", "importance", "original_loss"} <= set(ctx.artifacts)
+    assert [p["key"] for p in ctx.parts] == ["finetune"] and "not saved" in ctx.parts[0]["findings"][0]
+    assert {"finetune/loss", "finetune/copied_segment_loss", "finetune/repeated_tokens_second_half_loss"} <= set(
+        ctx.series
+    )
+    assert any("not saved" in entry["message"] for entry in ctx.log_entries)
+
+
+def test_fine_tuning_a_pretrained_model_starts_each_sequence_with_its_bos_in_its_vocabulary(pretrained_ref, tmp_path):
+    from experiments.engine.datasets import MarkovText
+    from experiments.engine.models import PretrainedModelRef, load_model
+    from experiments.engine.training import bridge_batch
+    from tests.engine.test_models import ctx
+
+    model = load_model(PretrainedModelRef(**pretrained_ref), ctx(tmp_path))
+    tokens, _ = bridge_batch(model, MarkovText(), batch=4, length=20, generator=torch.Generator().manual_seed(0))
+    assert (tokens[:, 0] == 29).all() and tokens.max() < 30  # <|endoftext|>, the tiny tokenizer's BOS
+
+
+def test_finetune_comparison_refuses_a_text_corpus_and_long_original_data_for_a_pretrained_base(pretrained_ref):
+    from experiments.engine.kinds.finetune_comparison import Params, check_references
+
+    corpus = {"source": "text_corpus", "dataset": 1}
+    problems = check_references(Params(base=pretrained_ref, finetune_data=corpus), runs=None)
+    assert list(problems) == ["finetune_data", "original_data.half_length"]  # its context is 32 tokens
+    assert "platform's tokenizer, not the model's" in problems["finetune_data"]
+    assert "the model's context is 32" in problems["original_data.half_length"]
+    short = {"n_sequences": 8, "half_length": 15}
+    assert check_references(Params(base=pretrained_ref, original_data=short), runs=None) == {}

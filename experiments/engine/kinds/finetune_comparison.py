@@ -1,7 +1,8 @@
 """Does fine-tuning build new circuits, or re-weight the ones a model already has? (catalogue idea #9)
 
-Takes a model (a checkpoint of an earlier run, or the project's default 2-layer
-induction model trained inside this run first), fine-tunes it on a second
+Takes a model (a checkpoint of an earlier run, a pretrained Hugging Face model,
+or the project's default 2-layer induction model trained inside this run
+first), fine-tunes it on a second
 dataset (by default `markov_text`: "text" with bigram statistics the model has
 never seen, in which phrases repeat), and compares the model before and after,
 head by head, on the same inputs:
@@ -35,6 +36,23 @@ four seeds and 0.25 on one (two idle layer-0 heads recruited). Fine-tuned on
 text with short repeats instead, at least half of the induction heads were
 kept on every seed (2-4 of 4), the rest re-weighted (their importance on the
 original data halved), none new or lost.
+
+A pretrained base (`{"source": "pretrained", "name": "/models/gpt2"}`, a folder
+under PRETRAINED_MODEL_DIRS) has no LeanTransformer twin: it is measured, then
+fine-tuned in place through its TransformerBridge (`training.finetune_bridge`:
+AdamW with the same warm-up and cosine schedule, next-token cross-entropy on
+the bridge's logits, the model's dropout on) and measured again; its heads are
+ablated through hooks. It is fine-tuned on `markov_text` or
+`induction_training` drawn in its vocabulary, in sequences of
+`pretrained_sequence_length` tokens (at most its context) that start with its
+BOS. An uploaded `text_corpus` is refused for it (tokenized with the platform's
+tokenizer, not the model's), and its fine-tuned weights are not saved (too
+large to keep per run; the run's log and summary say so). What a GPU worker
+should run: GPT-2 small fine-tuned on Markov text with the defaults (1000
+steps of 32 sequences of 64 tokens; zero-ablating its 144 heads through hooks
+runs 768 sequences at once: some 30 GB of logits, by estimate). Here it was run
+only on a tiny randomly initialised GPT-2 for a few steps: whether the picture
+above holds for GPT-2 small, and how long it takes, is unmeasured.
 """
 
 from __future__ import annotations
@@ -59,12 +77,13 @@ from experiments.engine.datasets import (
     corpus_tokens,
 )
 from experiments.engine.errors import EngineError, ModelNotAvailable
-from experiments.engine.kinds._inputs import context_problem, eval_tokens, repeated_tokens_for
+from experiments.engine.kinds._inputs import context_problem, eval_tokens, model_shape, repeated_tokens_for
 from experiments.engine.lean import lean_from_bridge, to_bridge
 from experiments.engine.models import (
     ArtifactResolver,
     NativeConfig,
     NativeModelRef,
+    PretrainedModelRef,
     RunModelRef,
     load_model_and_config,
     read_checkpoint_config,
@@ -73,7 +92,14 @@ from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
-from experiments.engine.training import MAX_TRAINING_TOKENS, TrainingParams, repeated_token_losses, train
+from experiments.engine.training import (
+    MAX_TRAINING_TOKENS,
+    TrainingParams,
+    bridge_batch,
+    finetune_bridge,
+    repeated_token_losses,
+    train,
+)
 from experiments.engine.training import SERIES as TRAINING_SERIES
 from experiments.engine.wording import count, head_name, heads_text
 
@@ -142,11 +168,23 @@ PART_METRICS = {"final_loss": "Mean training loss over the last 50 steps (nats p
 SERIES = TRAINING_SERIES
 
 
+# A text corpus is tokenized with the platform's own tokenizer (BPE trained on it, or characters), whose ids mean
+# nothing to a pretrained model's embedding.
+PRETRAINED_TEXT_CORPUS = (
+    "A pretrained base is fine-tuned on generated data only (markov_text or induction_training): an uploaded "
+    "text_corpus is tokenized with the platform's tokenizer, not the model's, so its token ids would mean nothing "
+    "to the model."
+)
+NOT_SAVED = "The fine-tuned weights of a pretrained model are not saved (too large to keep per run)."
+
+
 class Params(KindParams):
-    base: Annotated[NativeModelRef | RunModelRef, Field(discriminator="source")] | None = Field(
+    base: Annotated[NativeModelRef | RunModelRef | PretrainedModelRef, Field(discriminator="source")] | None = Field(
         None,
-        description="The model to fine-tune: a checkpoint of an earlier run (or a freshly initialised native model, "
-        "a control that builds every circuit anew). None trains `base_training` here first.",
+        description="The model to fine-tune: a checkpoint of an earlier run, a pretrained Hugging Face model from a "
+        "local folder (fine-tuned on generated data in its own vocabulary; its weights are not saved), or a freshly "
+        "initialised native model (a control that builds every circuit anew). None trains `base_training` here "
+        "first.",
     )
     base_training: TrainingParams = Field(
         TrainingParams(n_checkpoints=1),
@@ -168,6 +206,10 @@ class Params(KindParams):
         description="The before/after comparison's inputs: head types, patterns, importance and loss by half.",
     )
     n_new_sequences: int = Field(64, ge=8, le=1024, description="Sequences of the new data to measure on.")
+    pretrained_sequence_length: int = Field(
+        64, ge=8, le=1024, description="For a pretrained base only: tokens per fine-tuning and new-data sequence "
+        "(at most its context). A native base uses its whole context, n_ctx.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _trainable(self) -> Params:
@@ -175,17 +217,22 @@ class Params(KindParams):
             raise ValueError("base: fine-tuning supports standard positional embeddings")
         if self.warmup_steps > self.steps:
             raise ValueError("warmup_steps must not exceed steps")
+        if isinstance(self.base, PretrainedModelRef):
+            problem = self.too_many_tokens(self.pretrained_sequence_length, "pretrained_sequence_length")
+            if problem:
+                raise ValueError(problem)
+            return self
         config = self.base_training.model if self.base is None else getattr(self.base, "config", None)
-        if config is not None and (problem := self.too_many_tokens(config)):
+        if config is not None and (problem := self.too_many_tokens(config.n_ctx)):
             raise ValueError(problem)
         return self
 
-    def too_many_tokens(self, config: NativeConfig) -> str | None:
-        """Why fine-tuning a model of this context would exceed the training loop's token budget, or None."""
-        tokens = self.steps * self.batch_size * config.n_ctx
+    def too_many_tokens(self, length: int, length_name: str = "n_ctx") -> str | None:
+        """Why fine-tuning on sequences of `length` tokens would exceed the training loop's token budget, or None."""
+        tokens = self.steps * self.batch_size * length
         if tokens <= MAX_TRAINING_TOKENS:
             return None
-        return f"steps x batch_size x n_ctx = {tokens:,} tokens; the limit is {MAX_TRAINING_TOKENS:,}"
+        return f"steps x batch_size x {length_name} = {tokens:,} tokens; the limit is {MAX_TRAINING_TOKENS:,}"
 
 
 def _base_config(params: Params, runs: ArtifactResolver) -> NativeConfig | None:
@@ -229,18 +276,33 @@ def _corpus_problem(ref: TextCorpus, config: NativeConfig, runs) -> str | None:
 
 def check_references(params: Params, runs) -> dict[str, str]:
     """Before a run is queued: the original data fits the base model's context, and an uploaded fine-tuning
-    corpus fits its vocabulary (`runs` finds checkpoints and, where the platform gives it, datasets)."""
+    corpus fits its vocabulary (`runs` finds checkpoints and, where the platform gives it, datasets); a
+    pretrained base is fine-tuned on generated data only."""
+    if isinstance(params.base, PretrainedModelRef):
+        return _pretrained_problems(params, runs)
     config = _base_config(params, runs)
     if config is None:
         return {}
     problems = {}
-    if problem := params.too_many_tokens(config):
+    if problem := params.too_many_tokens(config.n_ctx):
         problems["steps"] = problem
     if problem := context_problem(params.original_data, config.n_ctx):
         problems["original_data.half_length"] = problem
     if isinstance(params.finetune_data, TextCorpus) and hasattr(runs, "dataset_path"):
         if problem := _corpus_problem(params.finetune_data, config, runs):
             problems["finetune_data.dataset"] = problem
+    return problems
+
+
+def _pretrained_problems(params: Params, runs) -> dict[str, str]:
+    """A pretrained base's checks: generated fine-tuning data, and original data within the context its
+    config.json gives (when that is readable here; otherwise the worker reports it)."""
+    problems = {}
+    if isinstance(params.finetune_data, TextCorpus):
+        problems["finetune_data"] = PRETRAINED_TEXT_CORPUS
+    shape = model_shape(params.base, runs)
+    if shape is not None and (problem := context_problem(params.original_data, shape.n_ctx)):
+        problems["original_data.half_length"] = problem
     return problems
 
 
@@ -362,18 +424,53 @@ def run(params: Params, ctx) -> KindResult:
         base = to_bridge(outcome.model, device=ctx.device)
         start = 0.45
     else:
+        if isinstance(params.base, PretrainedModelRef) and isinstance(params.finetune_data, TextCorpus):
+            raise EngineError(PRETRAINED_TEXT_CORPUS)
         ctx.progress(0.02, "loading the base model")
-        base, config = load_model_and_config(params.base, ctx)
-        if config.positional_embedding_type != "standard":
+        base, config = load_model_and_config(params.base, ctx)  # config: None for a pretrained model
+        if config is not None and config.positional_embedding_type != "standard":
             raise EngineError("Fine-tuning supports models with standard positional embeddings.")
         start = 0.05
     base.eval()
     original = repeated_tokens_for(base, params.original_data, ctx.device)
-    new = eval_tokens(base, params.finetune_data, ctx, n_sequences=params.n_new_sequences)
+    if config is None:
+        length = min(params.pretrained_sequence_length, base.cfg.n_ctx)
+        new = bridge_batch(
+            base, params.finetune_data, batch=params.n_new_sequences, length=length,
+            generator=torch.Generator().manual_seed(ctx.seed + 7),
+        )[0].to(ctx.device)  # fmt: skip
+    else:
+        new = eval_tokens(base, params.finetune_data, ctx, n_sequences=params.n_new_sequences)
     ctx.progress(start, "measuring the base model")
     before = measure(base, config, original, new)
 
     ctx.check_cancelled()
+    if config is None:
+        # Measured already, so fine-tuned in place: nothing reads the model before fine-tuning again (and a
+        # TransformerBridge cannot be deep-copied).
+        finetuned, metrics["finetune_final_loss"] = base, _finetune_pretrained(base, params, ctx, start, length)
+    else:
+        finetuned, metrics["finetune_final_loss"] = _finetune_native(base, config, params, ctx, start)
+    ctx.progress(0.9, "measuring the fine-tuned model")
+    after = measure(finetuned, config, original, new)
+
+    js = {d: js_divergence(before["patterns"][d], after["patterns"][d]) for d in ("original", "new")}
+    rows = classify(before, after, js)
+    metrics.update(_metrics(rows, before, after, js))
+    _save_figures(ctx, rows, before, after, js, base.cfg)
+    summary = {"heads": rows, "rules": RULES, "thresholds": {
+        "important_nats": IMPORTANT_NATS, "in_use_nats": IN_USE_NATS,
+        "type_threshold": THRESHOLDS["induction"], "kept_max_js_bits": KEPT_MAX_JS,
+        "kept_max_score_change": KEPT_MAX_SCORE_CHANGE, "kept_max_importance_change": KEPT_MAX_IMPORTANCE_CHANGE,
+    }}  # fmt: skip
+    if config is None:
+        summary.update(sequence_length=length, finetuned_weights=NOT_SAVED)
+    return KindResult(findings=findings(rows, metrics), metrics=metrics, headline="head_classes", summary=summary)
+
+
+def _finetune_native(base, config: NativeConfig, params: Params, ctx, start: float) -> tuple[object, float]:
+    """Fine-tune a copy of a native model with the training loop (its LeanTransformer twin), which saves the
+    fine-tuned checkpoint; the fine-tuned bridge and its final training loss."""
     finetuning = TrainingParams(
         model=config, data=params.finetune_data, steps=params.steps, batch_size=params.batch_size, lr=params.lr,
         warmup_steps=params.warmup_steps, n_checkpoints=1, eval_every=max(1, params.steps // 20),
@@ -385,25 +482,25 @@ def run(params: Params, ctx) -> KindResult:
         )  # fmt: skip
         part.metrics = {"final_loss": outcome.final_loss}
         part.findings = [f"Fine-tuned for {params.steps} steps (final loss {outcome.final_loss:.3f} nats)."]
-    metrics["finetune_final_loss"] = outcome.final_loss
-    finetuned = to_bridge(outcome.model, device=ctx.device).eval()
-    ctx.progress(0.9, "measuring the fine-tuned model")
-    after = measure(finetuned, config, original, new)
+    return to_bridge(outcome.model, device=ctx.device).eval(), outcome.final_loss
 
-    js = {d: js_divergence(before["patterns"][d], after["patterns"][d]) for d in ("original", "new")}
-    rows = classify(before, after, js)
-    metrics.update(_metrics(rows, before, after, js))
-    _save_figures(ctx, rows, before, after, js, config)
-    return KindResult(
-        findings=findings(rows, metrics),
-        metrics=metrics,
-        headline="head_classes",
-        summary={"heads": rows, "rules": RULES, "thresholds": {
-            "important_nats": IMPORTANT_NATS, "in_use_nats": IN_USE_NATS,
-            "type_threshold": THRESHOLDS["induction"], "kept_max_js_bits": KEPT_MAX_JS,
-            "kept_max_score_change": KEPT_MAX_SCORE_CHANGE, "kept_max_importance_change": KEPT_MAX_IMPORTANCE_CHANGE,
-        }},
-    )  # fmt: skip
+
+def _finetune_pretrained(base, params: Params, ctx, start: float, length: int) -> float:
+    """Fine-tune a pretrained model's bridge in place on `length`-token sequences; its final training loss.
+    Nothing is saved."""
+    with ctx.part("finetune", "fine-tuning") as part:
+        final_loss = finetune_bridge(
+            base, params.finetune_data, ctx, steps=params.steps, batch_size=params.batch_size, lr=params.lr,
+            warmup_steps=params.warmup_steps, length=length, eval_every=max(1, params.steps // 20),
+            on_progress=within(ctx.progress, start + 0.05, 0.9, "fine-tuning: "),
+        )  # fmt: skip
+        part.metrics = {"final_loss": final_loss}
+        part.findings = [
+            f"Fine-tuned for {params.steps} steps on {length}-token sequences (final loss {final_loss:.3f} nats). "
+            + NOT_SAVED
+        ]
+    ctx.log(NOT_SAVED)
+    return final_loss
 
 
 def _metrics(rows: list[dict], before: dict, after: dict, js: dict[str, Tensor]) -> dict:
@@ -429,8 +526,8 @@ def _metrics(rows: list[dict], before: dict, after: dict, js: dict[str, Tensor])
     return metrics
 
 
-def _save_figures(ctx, rows: list[dict], before: dict, after: dict, js: dict[str, Tensor], config) -> None:
-    ctx.save_artifact("head_classes", class_figure(rows, config.n_layers, config.n_heads))
+def _save_figures(ctx, rows: list[dict], before: dict, after: dict, js: dict[str, Tensor], cfg) -> None:
+    ctx.save_artifact("head_classes", class_figure(rows, cfg.n_layers, cfg.n_heads))
     ctx.save_artifact("head_scores_before", head_heatmaps(before["scores"], title="Head scores before fine-tuning"))
     ctx.save_artifact("head_scores_after", head_heatmaps(after["scores"], title="Head scores after fine-tuning"))
     ctx.save_artifact(
