@@ -40,9 +40,10 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from benchmarks.report import contention_note, write_section  # noqa: E402
+from benchmarks.timing import TimedReporter, add_common_arguments  # noqa: E402
 from experiments.engine.kinds import grokking_modular_addition as kind  # noqa: E402
 from experiments.engine.modular_addition import modular_addition_data  # noqa: E402
-from experiments.engine.runtime import MemoryReporter, RunContext  # noqa: E402
+from experiments.engine.runtime import RunContext  # noqa: E402
 
 SEED = 0
 GOAL = 0.8
@@ -99,24 +100,12 @@ def plain_loop(preset: dict, steps: int, warmup: int, *, all_positions: bool) ->
     return steps / (time.perf_counter() - start)
 
 
-class TimedReporter(MemoryReporter):
-    """Notes when each progress report arrives: the kind reports at each logged step."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def progress(self, fraction: float, message: str) -> None:
-        self.times.append(time.perf_counter())
-        super().progress(fraction, message)
-
-
 def kind_loop(preset_name: str, steps: int, warmup: int) -> float:
     """Steps per second of the kind's training, from its first report after `warmup` to the last step's."""
     params = kind.Params.model_validate(
         {"preset": preset_name, "steps": warmup + steps, "n_checkpoints": 3, "n_series_points": 20}
     )
-    reporter = TimedReporter()
+    reporter = TimedReporter()  # the kind reports at each logged step
     with tempfile.TemporaryDirectory() as folder:
         kind.run(params, RunContext(seed=SEED, device="cpu", artifact_dir=Path(folder), reporter=reporter))
     logged = params.series_steps()  # reporter.times[i] follows logged[i]
@@ -129,9 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="timed steps with the cpu preset, after the warm-up")
     parser.add_argument("--nanda-steps", type=int, default=60, help="timed steps with the nanda2023 preset")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed steps at the start of each training")
-    parser.add_argument("--repeats", type=int, default=3, help="trainings of each trainer and size")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    add_common_arguments(parser, warmup=30)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

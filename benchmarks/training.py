@@ -42,10 +42,11 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from benchmarks.report import contention_note, write_section  # noqa: E402
+from benchmarks.timing import TimedReporter, add_common_arguments  # noqa: E402
 from experiments.engine.datasets import InductionTraining, induction_batch  # noqa: E402
 from experiments.engine.lean import cosine_lr  # noqa: E402
 from experiments.engine.models import NativeConfig, build_native  # noqa: E402
-from experiments.engine.runtime import MemoryReporter, RunContext  # noqa: E402
+from experiments.engine.runtime import RunContext  # noqa: E402
 from experiments.engine.training import SMALL_ATTN_ONLY, TrainingParams, train  # noqa: E402
 
 SIZES = {
@@ -125,21 +126,9 @@ def direct_loop(model: nn.Module, params: TrainingParams, warmup: int) -> float:
 # -- the kind's loop -------------------------------------------------------------------------------
 
 
-class TimedReporter(MemoryReporter):
-    """Notes when each progress report arrives: train() reports once per step."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def progress(self, fraction: float, message: str) -> None:
-        self.times.append(time.perf_counter())
-        super().progress(fraction, message)
-
-
 def kind_loop(params: TrainingParams, warmup: int) -> float:
     """Steps per second of train(), from the report after step `warmup` to the one after the next-to-last step."""
-    reporter = TimedReporter()
+    reporter = TimedReporter()  # train() reports once per step
     with tempfile.TemporaryDirectory() as folder:
         train(params, RunContext(seed=SEED, device="cpu", artifact_dir=Path(folder), reporter=reporter))
     times = reporter.times  # times[i] follows step i + 1
@@ -151,9 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="timed steps of the default model, after the warm-up")
     parser.add_argument("--larger-steps", type=int, default=200, help="timed steps of the larger model")
-    parser.add_argument("--warmup", type=int, default=50, help="untimed steps at the start of each training")
-    parser.add_argument("--repeats", type=int, default=3, help="trainings of each trainer and size")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    add_common_arguments(parser, warmup=50)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
