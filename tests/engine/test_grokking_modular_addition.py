@@ -125,10 +125,12 @@ def test_a_short_run_logs_its_series_checkpoints_measures_and_findings(local_run
 
 
 def test_the_phases_are_shaded_within_the_log_step_axis(local_runs):
-    # Plotly places a shape on a log axis in log10 units: a shape at x = step would sit decades off the plot.
+    # Plotly.js places a shape on a log axis by its data value but an annotation by its log10: a label at x = step
+    # would stretch the axis to 10^step, a rectangle at log10(step) would sit decades off.
     _, result, ctx = local_runs.run("grokking_modular_addition", TINY, seed=3)
     memorised = result.metrics["memorisation_end_step"]
     for name in ("curves", "progress_measures"):
-        figure = json.loads((ctx.artifact_dir / ctx.artifacts[name].path).read_text())
-        shapes = figure["layout"]["shapes"]
-        assert shapes and all(shape["x1"] == pytest.approx(math.log10(memorised)) for shape in shapes), name
+        layout = json.loads((ctx.artifact_dir / ctx.artifacts[name].path).read_text())["layout"]
+        assert layout["shapes"] and all(shape["x1"] == memorised for shape in layout["shapes"]), name
+        labels = [a for a in layout["annotations"] if a["text"] == "memorisation"]
+        assert len(labels) == 1 and labels[0]["x"] == pytest.approx(math.log10(layout["shapes"][0]["x0"])), name

@@ -446,8 +446,11 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
 _PHASE_COLOURS = ("rgba(99,110,250,0.12)", "rgba(239,85,59,0.12)", "rgba(0,204,150,0.12)")
 
 
-def _shade_phases(fig: go.Figure, metrics: dict, first_step: int, **where: Any) -> None:
-    """Shade each phase on a log-step axis (plotly places shapes on a log axis in log10 units)."""
+def _shade_phases(fig: go.Figure, metrics: dict, first_step: int, axes: tuple[str, ...] = ("",)) -> None:
+    """Shade each phase on the log-step axes `axes` ("" for x/y, "2" for x2/y2) and name it on the first.
+
+    Plotly.js places a shape on a log axis by its data value but an annotation by the value's log10, so each
+    rectangle gets steps and its label log10(step); labels are staggered, as a phase can be narrow."""
     bounds = [first_step, metrics.get("memorisation_end_step"), metrics.get("circuit_formation_end_step"),
               metrics.get("cleanup_end_step")]  # fmt: skip
     names = ("memorisation", "circuit formation", "clean-up")
@@ -455,8 +458,11 @@ def _shade_phases(fig: go.Figure, metrics: dict, first_step: int, **where: Any) 
         start, end = bounds[i], bounds[i + 1]
         if start is None or end is None or end <= start:
             continue
-        fig.add_vrect(x0=math.log10(start), x1=math.log10(end), fillcolor=_PHASE_COLOURS[i], line_width=0,
-                      annotation_text=name, annotation_position="top left", **where)  # fmt: skip
+        for axis in axes:
+            fig.add_shape(type="rect", xref=f"x{axis}", yref=f"y{axis} domain", x0=start, x1=end, y0=0, y1=1,
+                          fillcolor=_PHASE_COLOURS[i], line_width=0, layer="below")  # fmt: skip
+        fig.add_annotation(xref=f"x{axes[0]}", yref=f"y{axes[0]} domain", x=math.log10(start), y=1 - 0.07 * i,
+                           text=name, showarrow=False, xanchor="left", yanchor="top", font={"size": 10})  # fmt: skip
 
 
 def _curves_figure(steps: list[int], history: dict, metrics: dict) -> go.Figure:
@@ -468,7 +474,7 @@ def _curves_figure(steps: list[int], history: dict, metrics: dict) -> go.Figure:
                                  line={"dash": dash}), row=1, col=2)  # fmt: skip
     fig.update_xaxes(type="log", title_text="step")
     fig.update_yaxes(type="log", row=1, col=1)
-    _shade_phases(fig, metrics, steps[0], row=1, col="all")
+    _shade_phases(fig, metrics, steps[0], axes=("2", ""))
     fig.update_layout(title="Grokking: train and test loss and accuracy (log steps)", height=420)
     return fig
 
