@@ -13,6 +13,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from experiments.engine.registry import registry
 from experiments.models import ExperimentSpec
 from experiments.services import dataset_upload
 from ideas.models import IdeaKind
@@ -174,3 +175,20 @@ def test_bad_input_is_refused_beside_its_field_in_the_browser_and_by_the_server(
     page.wait_for_url(f"**{idea.get_absolute_url()}#experiments")
     spec = ExperimentSpec.objects.get()
     assert spec.params["model"]["config"]["n_ctx"] == 128 and spec.params["data"]["half_length"] == 20
+
+
+@pytest.mark.parametrize(
+    "kind", ["grokking_modular_addition", "model_diff", "finetune_comparison", "activation_inversion"]
+)
+def test_each_training_dynamics_kind_builds_its_form_and_submits_its_defaults(
+    page, live_server, researcher, idea, kind
+):
+    log_in(page, researcher, f"{add_url(idea)}?kind={kind}")
+    assert page.locator(".js-param-builder .param-field").count() > 3  # fields, not a bare JSON box
+    page.get_by_label("Title", exact=True).fill(f"Defaults of {kind}")
+    page.get_by_role("button", name="Add experiment").click()
+    page.wait_for_url(f"**{idea.get_absolute_url()}#experiments")
+    spec = ExperimentSpec.objects.get()
+    assert spec.kind == kind and spec.params == registry.get(kind).normalized_params(
+        registry.get(kind).parse_params({})
+    )
