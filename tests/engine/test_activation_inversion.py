@@ -11,7 +11,13 @@ import torch
 from experiments.engine.analysis.inversion import residual_streams, stream_reader
 from experiments.engine.errors import InvalidParams
 from experiments.engine.kinds import activation_inversion
-from experiments.engine.kinds.activation_inversion import DimRange, Params, check_references, random_tokens
+from experiments.engine.kinds.activation_inversion import (
+    FIGURE_POSITIONS,
+    DimRange,
+    Params,
+    check_references,
+    random_tokens,
+)
 from experiments.engine.models import NativeConfig, RunModelRef, build_native
 from experiments.engine.registry import registry
 
@@ -113,3 +119,13 @@ def test_a_checkpoint_that_does_not_exist_is_refused(local_runs, native_run):
 def test_bad_params_are_refused(params):
     with pytest.raises(InvalidParams):
         registry.get(activation_inversion.KEY).parse_params(params)
+
+
+def test_the_guesses_figure_draws_the_first_positions_and_the_json_keeps_them_all(local_runs):
+    long = {"model": {"source": "native", "config": {**TINY, "n_ctx": 40}}, "layers": [0], **FAST, "steps": 10}
+    _, _, ctx = local_runs.run("activation_inversion", long, seed=5)
+    table = json.loads((ctx.artifact_dir / ctx.artifacts["top10_guesses"].path).read_text())
+    figure = json.loads((ctx.artifact_dir / ctx.artifacts["top10_guesses_heatmap"].path).read_text())
+    assert len(table["examples"][0]["positions"]) > FIGURE_POSITIONS
+    assert [len(trace["x"]) for trace in figure["data"]] == [FIGURE_POSITIONS] * len(table["examples"])
+    assert not [entry for entry in ctx.log_entries if entry["level"] == "warning"]  # no torch warnings either

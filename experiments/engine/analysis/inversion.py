@@ -92,7 +92,7 @@ def train_decoders(
         optimizer.zero_grad(set_to_none=True)
         torch.stack(per_layer).sum().backward()
         optimizer.step()
-        losses = [float(loss) for loss in per_layer]
+        losses = [loss.detach().item() for loss in per_layer]
         if on_step is not None:
             on_step(step)
     return losses

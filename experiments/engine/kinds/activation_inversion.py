@@ -370,15 +370,19 @@ def _examples(evaluation, held_out: torch.Tensor, tokenizer, layer: int) -> list
     return rows
 
 
+FIGURE_POSITIONS = 16  # positions per input drawn in the guesses figure (ten labelled cells each); the JSON has all
+
+
 def _figure_example(row: dict) -> dict:
+    shown = slice(0, FIGURE_POSITIONS)
     truth = row.get("truth_text", row["truth"])
     guesses = row.get("guesses_text", row["guesses"])
     return {
-        "title": f"held-out input {row['sequence']}",
-        "positions": row["positions"],
-        "truth": truth,
-        "guesses": guesses,
-        "probabilities": row["probabilities"],
+        "title": f"held-out input {row['sequence']}, first {min(FIGURE_POSITIONS, len(truth))} positions",
+        "positions": row["positions"][shown],
+        "truth": truth[shown],
+        "guesses": guesses[shown],
+        "probabilities": row["probabilities"][shown],
     }
 
 
