@@ -56,6 +56,13 @@ class RepeatedRandomTokens(KindParams):
         return 1 + 2 * self.half_length
 
 
+def _segments_ordered(ref):
+    """The generated sources' one rule on their copied segment: min_segment <= max_segment."""
+    if ref.min_segment > ref.max_segment:
+        raise ValueError("min_segment must not exceed max_segment")
+    return ref
+
+
 class InductionTraining(KindParams):
     source: Literal["induction_training"] = "induction_training"
     min_segment: int = Field(8, ge=2, le=512, description="Shortest copied segment.")
@@ -63,9 +70,7 @@ class InductionTraining(KindParams):
 
     @model_validator(mode="after")
     def _ordered(self) -> InductionTraining:
-        if self.min_segment > self.max_segment:
-            raise ValueError("min_segment must not exceed max_segment")
-        return self
+        return _segments_ordered(self)
 
 
 class MarkovText(KindParams):
@@ -81,9 +86,7 @@ class MarkovText(KindParams):
 
     @model_validator(mode="after")
     def _ordered(self) -> MarkovText:
-        if self.min_segment > self.max_segment:
-            raise ValueError("min_segment must not exceed max_segment")
-        return self
+        return _segments_ordered(self)
 
 
 class TextCorpus(KindParams):
