@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from experiments.engine.datasets import (
     synthetic_batch,
 )
 from experiments.engine.errors import EngineError
+from experiments.engine.facts import Facts, facts_accuracy, facts_batch, longest_sequence, vocabulary_size
 from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
 from experiments.engine.models import NativeConfig, bos_token, save_checkpoint
 from experiments.engine.params import KindParams
@@ -40,6 +42,10 @@ from experiments.engine.params import KindParams
 MAX_TRAINING_TOKENS = 2_000_000_000
 
 SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_ctx=64, d_vocab=64, attn_only=True)
+
+# What a model can be trained on: the generated and uploaded sources, and facts (experiments.engine.facts), whose
+# loss is read on the attribute tokens only (the rest of a fact is a template or a made-up name).
+TrainableData = Annotated[TrainingData | Facts, Field(discriminator="source")]
 
 
 class TrainingParams(KindParams):
@@ -54,7 +60,7 @@ class TrainingParams(KindParams):
         SMALL_ATTN_ONLY,
         description="The architecture (TL-native, standard positions); fields left out keep this default's values.",
     )
-    data: TrainingData = Field(InductionTraining(), description="What to train on.")
+    data: TrainableData = Field(InductionTraining(), description="What to train on.")
     steps: int = Field(3000, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1024)
     lr: float = Field(3e-3, gt=0, le=1, description="Peak learning rate (AdamW).")
@@ -84,6 +90,11 @@ class TrainingParams(KindParams):
             raise ValueError("training supports standard positional embeddings")
         if self.checkpoint_steps is not None and any(not 1 <= s <= self.steps for s in self.checkpoint_steps):
             raise ValueError("every checkpoint step must be between 1 and steps")
+        if isinstance(self.data, Facts):
+            if (words := vocabulary_size(self.data)) > self.model.d_vocab:
+                raise ValueError(f"the facts vocabulary has {words} words; set model.d_vocab to at least {words}")
+            if (length := longest_sequence(self.data)) > self.model.n_ctx:
+                raise ValueError(f"the longest fact is {length} tokens; set model.n_ctx to at least {length}")
         return self
 
     def checkpoint_schedule(self) -> list[int]:
@@ -105,6 +116,8 @@ class TrainingOutcome:
     copied_segment_accuracy: float | None = None
     repeated_first_half_loss: float = float("nan")
     repeated_second_half_loss: float = float("nan")
+    facts_accuracy: float | None = None  # facts data: top-1 attribute accuracy on the training templates
+    paraphrase_accuracy: float | None = None  # and on the held-out paraphrase templates
 
 
 def copied_segment_eval(
@@ -138,6 +151,7 @@ def repeated_token_losses(model: torch.nn.Module, tokens: torch.Tensor) -> tuple
 SERIES = {
     "loss": "training loss (nats per token)",
     "copied_segment_loss": "training loss on copied tokens (nats)",
+    "attribute_loss": "training loss on the attribute tokens of facts (nats)",
     "repeated_tokens_second_half_loss": "loss on the second half of repeated random tokens (nats)",
 }
 
@@ -185,9 +199,15 @@ def train(
         ctx.check_cancelled()
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step - 1, total=params.steps, warmup=params.warmup_steps, peak=params.lr)
+        attributes = None  # facts: the loss is read on these tokens only
         if corpus is not None:
             tokens, predictable = (
                 corpus_batch(corpus, batch=params.batch_size, length=config.n_ctx, generator=generator),
+                None,
+            )
+        elif isinstance(params.data, Facts):
+            (tokens, attributes), predictable = (
+                facts_batch(params.data, batch=params.batch_size, generator=generator),
                 None,
             )
         else:
@@ -198,7 +218,7 @@ def train(
         logits = model(tokens)
         # Position i predicts token i+1.
         per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
-        loss = per_token.mean()
+        loss = per_token.mean() if attributes is None else per_token[attributes[:, 1:].to(device)].mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -206,6 +226,8 @@ def train(
         recent = [*recent[-49:], loss.item()]
         if step % params.log_every == 0 or step == params.steps:
             ctx.log_metric("loss", recent[-1], step)
+            if attributes is not None:
+                ctx.log_metric("attribute_loss", recent[-1], step)
             if predictable is not None:
                 copied = per_token[predictable[:, 1:].to(device)].mean().item()
                 ctx.log_metric("copied_segment_loss", copied, step)
@@ -217,6 +239,8 @@ def train(
             outcome.repeated_first_half_loss, outcome.repeated_second_half_loss = first, second
         if step in schedule:
             meta = {"step": step, "warmup_steps": params.warmup_steps}
+            if isinstance(params.data, Facts):  # the world a causal_tracing run of this checkpoint must use
+                meta["data"] = params.data.model_dump()
             outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, meta))
         report(step / params.steps, f"step {step}/{params.steps}, loss {recent[-1]:.3f}")
 
@@ -227,6 +251,9 @@ def train(
             model, params.data, n_sequences=256, length=config.n_ctx, d_vocab=config.d_vocab, seed=ctx.seed,
             device=device,
         )  # fmt: skip
+    if isinstance(params.data, Facts):
+        outcome.facts_accuracy = facts_accuracy(model, params.data, held_out=False, device=device)
+        outcome.paraphrase_accuracy = facts_accuracy(model, params.data, held_out=True, device=device)
     return outcome
 
 
