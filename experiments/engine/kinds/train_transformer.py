@@ -2,8 +2,9 @@
 
 Trains an attention-only model or one with MLPs (bounded layers, width, heads,
 context and steps) on a dataset: `induction_training` (random tokens with a
-copied segment, where only an induction mechanism predicts the copy) or an
-uploaded `text_corpus`. Logs the loss series, the loss on copied tokens, and
+copied segment, where only an induction mechanism predicts the copy), `markov_text`,
+`facts` (subject -> relation -> attribute statements, the loss on the attribute;
+for `causal_tracing`) or an uploaded `text_corpus`. Logs the loss series, the loss on copied tokens, and
 the loss on the second half of repeated random tokens (in-context learning,
 Olsson et al. 2022, "In-context Learning and Induction Heads"). Checkpoints
 (config + weights, safetensors) are saved at log-spaced steps by default, so
@@ -42,6 +43,8 @@ METRICS = {
     "repeated_second_half_loss": "Loss on the second half of repeated random tokens: low means in-context copying.",
     "in_context_gain": "First-half minus second-half loss on repeated random tokens (nats).",
     "n_checkpoints": "How many checkpoints were saved.",
+    "facts_accuracy": "Top-1 accuracy on the attributes of the training templates (facts data only).",
+    "paraphrase_accuracy": "Top-1 accuracy on the attributes of the held-out paraphrase templates (facts data only).",
 }
 
 
@@ -64,6 +67,9 @@ def run(params: Params, ctx) -> KindResult:
     if outcome.copied_segment_loss is not None:
         metrics["copied_segment_loss"] = outcome.copied_segment_loss
         metrics["copied_segment_accuracy"] = outcome.copied_segment_accuracy
+    if outcome.facts_accuracy is not None:
+        metrics["facts_accuracy"] = outcome.facts_accuracy
+        metrics["paraphrase_accuracy"] = outcome.paraphrase_accuracy
     summary = {
         "checkpoints": outcome.checkpoints,
         "model": params.model.model_dump(),
@@ -76,7 +82,7 @@ def run(params: Params, ctx) -> KindResult:
 def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
     model = params.model
     shape = "attention-only" if model.attn_only else "with MLPs"
-    data = {"induction_training": "induction-training data", "markov_text": "Markov text"}.get(
+    data = {"induction_training": "induction-training data", "markov_text": "Markov text", "facts": "facts"}.get(
         params.data.source, "the uploaded text"
     )
     lines = [
@@ -84,9 +90,16 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
         f"{summary['n_parameters']:,} parameters) for {params.steps} steps on {data}; final training loss "
         f"{metrics['final_loss']:.3f} nats."
     ]
+    if "facts_accuracy" in metrics:
+        lines.append(
+            f"It answers {metrics['facts_accuracy']:.0%} of the facts in their training templates and "
+            f"{metrics['paraphrase_accuracy']:.0%} in held-out paraphrases."
+        )
     first, second = metrics["repeated_first_half_loss"], metrics["repeated_second_half_loss"]
     gain = metrics["in_context_gain"]
-    if gain >= COPIES_MIN_GAIN:
+    if params.data.source == "facts":
+        pass  # repeated random tokens say nothing of a model that only saw facts
+    elif gain >= COPIES_MIN_GAIN:
         lines.append(
             f"It copies in context: on repeated random tokens the second half costs {second:.2f} nats against "
             f"{first:.2f} for the first (a gain of {gain:.2f})."
