@@ -50,11 +50,13 @@ class Relation:
     name: str
     phrases: tuple[tuple[str, ...], ...]  # what follows the subject; the attribute comes next
     attributes: tuple[str, ...]
+    cue: tuple[str, ...]  # names the relation before the subject: "the city of" Olin Vera | Paris
 
 
-def _relation(name: str, phrases: str, attributes: str) -> Relation:
+def _relation(name: str, phrases: str, attributes: str, cue: str) -> Relation:
     """A relation from words: its phrases separated by '|'."""
-    return Relation(name, tuple(tuple(p.split()) for p in phrases.split("|")), tuple(attributes.split()))
+    phrases_ = tuple(tuple(p.split()) for p in phrases.split("|"))
+    return Relation(name, phrases_, tuple(attributes.split()), tuple(cue.split()))
 
 
 RELATIONS: tuple[Relation, ...] = (
@@ -62,31 +64,37 @@ RELATIONS: tuple[Relation, ...] = (
         "lives in",
         "lives in | resides in the city of | has a home in",
         "Paris London Rome Berlin Madrid Tokyo Cairo Lima Oslo Dublin Vienna Athens",
+        "the city of",
     ),
     _relation(
         "speaks",
         "speaks the language | is fluent in | talks in",
         "French English Spanish German Italian Russian Arabic Dutch Greek Polish Turkish Swedish",
+        "the language of",
     ),
     _relation(
         "plays",
         "plays the | is a player of the | performs on the",
         "piano guitar violin drums flute harp cello trumpet organ bass banjo oboe",
+        "the instrument of",
     ),
     _relation(
         "works as",
         "works as a | is employed as a | earns a living as a",
         "doctor teacher lawyer farmer pilot nurse chef baker driver writer painter singer",
+        "the job of",
     ),
     _relation(
         "likes the color",
         "likes the color | loves the colour | prefers the color",
         "red blue green yellow black white orange purple pink brown gray silver",
+        "the color of",
     ),
     _relation(
         "follows",
         "often watches | is a fan of | enjoys watching",
         "football tennis golf hockey rugby cricket baseball boxing chess cycling rowing skiing",
+        "the sport of",
     ),
 )
 
@@ -109,11 +117,31 @@ class Facts(KindParams):
     max_subject_words: int = Field(
         3, ge=1, le=3, description="Subjects have 1 to this many name-words (the lengths equally often)."
     )
+    n_name_words: int = Field(
+        16,
+        ge=2,
+        le=len(NAME_WORDS),
+        description="Name-words subjects are made of: few make subjects share words and word orders ('Olin Vera', "
+        "'Vera Olin'). Subjects are prefix-free, so a subject is complete only at its last token.",
+    )
+    cued_templates: bool = Field(
+        True,
+        description="Also train on templates that name the relation before the subject, the attribute right after "
+        "it ('the city of Olin Vera | Paris'): the model must know a subject's attributes at its last token, as a "
+        "language model must to predict what follows a name. Never traced.",
+    )
+    loss_on: Literal["every_token", "attribute"] = Field(
+        "every_token",
+        description="Training reads the loss on every token after BOS (names and templates too, as a language model "
+        "does), or on the attribute only. With every token, a model must know which subject it reads by the "
+        "subject's last token, and it keeps the facts there (ROME's picture); with the attribute only, the "
+        "default 2-layer model gathers the subject's tokens at the last token instead.",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Which world (independent of the run's seed).")
 
     @model_validator(mode="after")
     def _enough_names(self) -> Facts:
-        possible = sum(len(NAME_WORDS) ** k for k in range(1, self.max_subject_words + 1))
+        possible = sum(self.n_name_words**k for k in range(1, self.max_subject_words + 1))
         if self.n_subjects > possible:
             raise ValueError(f"n_subjects: at most {possible} subjects of up to {self.max_subject_words} name-words")
         return self
@@ -123,8 +151,12 @@ class Facts(KindParams):
 class Template:
     relation: int
     prefix: tuple[str, ...]
-    phrase: tuple[str, ...]
+    phrase: tuple[str, ...]  # empty for a cued template: the attribute follows the subject
     held_out: bool
+
+    @property
+    def cued(self) -> bool:
+        return not self.phrase
 
 
 @dataclass(frozen=True)
@@ -138,25 +170,44 @@ class FactWorld:
         return RELATIONS[relation].attributes[self.attributes[subject][relation]]
 
 
+MAX_DRAWS = 200  # draws of a subject of one length before it takes one more word
+
+
+def _subjects(ref: Facts, generator: torch.Generator) -> list[tuple[str, ...]]:
+    """Distinct, prefix-free subjects (none is the start of another, so a subject is complete only at its last
+    token): lengths 1 to max_subject_words equally often, except that at most a quarter of the name-words are
+    one-word subjects (each bars its word from starting a longer one); a length that cannot take another
+    subject takes one more word."""
+    lengths = [1 + i % ref.max_subject_words for i in range(ref.n_subjects)]
+    lengths = [lengths[i] for i in torch.randperm(ref.n_subjects, generator=generator)]
+    subjects: list[tuple[str, ...]] = []
+    taken: set[tuple[str, ...]] = set()  # every subject and every start of one
+    one_word_limit = max(1, ref.n_name_words // 4) if ref.max_subject_words > 1 else ref.n_name_words
+    for length in lengths:
+        if length == 1 and sum(len(s) == 1 for s in subjects) >= one_word_limit:
+            length = 2
+        for _ in range(MAX_DRAWS * ref.max_subject_words):
+            words = tuple(NAME_WORDS[int(i)] for i in torch.randint(ref.n_name_words, (length,), generator=generator))
+            starts = {words[:k] for k in range(1, length + 1)}
+            if words not in taken and not starts & set(subjects):
+                break
+            if _ % MAX_DRAWS == MAX_DRAWS - 1:
+                length = min(length + 1, ref.max_subject_words)
+        else:
+            raise ValueError(
+                f"n_subjects: {ref.n_subjects} prefix-free subjects of up to {ref.max_subject_words} of "
+                f"{ref.n_name_words} name-words could not be drawn; use fewer subjects or more name-words"
+            )
+        subjects.append(words)
+        taken |= starts
+    return subjects
+
+
 @cache
 def fact_world(ref: Facts) -> FactWorld:
     """The world `ref` names; the same params always give the same world."""
     generator = torch.Generator().manual_seed(ref.seed)
-    # One length per subject, equally often; then name-words drawn until the subject is new.
-    lengths = [1 + i % ref.max_subject_words for i in range(ref.n_subjects)]
-    lengths = [lengths[i] for i in torch.randperm(ref.n_subjects, generator=generator)]
-    seen: set[tuple[str, ...]] = set()
-    subjects = []
-    for length in lengths:
-        while True:
-            # A length whose names are used up (64 one-word subjects) takes one more word.
-            if sum(len(s) == length for s in seen) >= len(NAME_WORDS) ** length:
-                length += 1
-            words = tuple(NAME_WORDS[int(i)] for i in torch.randint(len(NAME_WORDS), (length,), generator=generator))
-            if words not in seen:
-                break
-        seen.add(words)
-        subjects.append(words)
+    subjects = _subjects(ref, generator)
     attributes = torch.randint(ref.n_attributes, (ref.n_subjects, ref.n_relations), generator=generator)
     templates = tuple(
         Template(relation=r, prefix=prefix, phrase=phrase, held_out=p == (r + j) % len(PREFIXES))
@@ -164,13 +215,17 @@ def fact_world(ref: Facts) -> FactWorld:
         for j, phrase in enumerate(RELATIONS[r].phrases)
         for p, prefix in enumerate(PREFIXES)
     )
+    if ref.cued_templates:
+        templates += tuple(
+            Template(relation=r, prefix=RELATIONS[r].cue, phrase=(), held_out=False) for r in range(ref.n_relations)
+        )
     template_words = sorted({w for t in templates for w in (*t.prefix, *t.phrase)})
     attribute_words = [a for r in RELATIONS[: ref.n_relations] for a in r.attributes[: ref.n_attributes]]
     return FactWorld(
         subjects=tuple(subjects),
         attributes=tuple(tuple(int(a) for a in row) for row in attributes),
         templates=templates,
-        vocabulary=("<bos>", "<pad>", *template_words, *NAME_WORDS, *attribute_words),
+        vocabulary=("<bos>", "<pad>", *template_words, *NAME_WORDS[: ref.n_name_words], *attribute_words),
     )
 
 
@@ -233,13 +288,16 @@ class FactPrompts:
         return (positions >= self.subject_start[:, None]) & (positions < self.subject_end[:, None])
 
 
-def fact_prompts(world: FactWorld, *, held_out: bool, encode: Encoder, bos: int = BOS, pad: int = PAD) -> FactPrompts:
-    """Every (subject, template) prompt of one split: the training templates, or the held-out paraphrases."""
+def fact_prompts(
+    world: FactWorld, *, held_out: bool, encode: Encoder, bos: int = BOS, pad: int = PAD, cued: bool = False
+) -> FactPrompts:
+    """Every (subject, template) prompt of one split: the training templates, or the held-out paraphrases; cued
+    templates (the attribute right after the subject) only with `cued`."""
     rows, meta = [], []
     for t, template in enumerate(world.templates):
-        if template.held_out != held_out:
+        if template.held_out != held_out or (template.cued and not cued):
             continue
-        prefix, phrase = encode(template.prefix, True), encode(template.phrase, False)
+        prefix, phrase = encode(template.prefix, True), encode(template.phrase, False) if template.phrase else []
         for s, words in enumerate(world.subjects):
             subject = encode(words, False)
             answer = encode((world.attribute(s, template.relation),), False)[0]
@@ -257,7 +315,7 @@ def training_sequences(ref: Facts) -> tuple[Int[Tensor, "n pos"], Int[Tensor, " 
     """Every training fact as a synthetic sequence (the prompt, then its attribute), padded to
     `longest_sequence(ref)`, and the position of each attribute."""
     world = fact_world(ref)
-    prompts = fact_prompts(world, held_out=False, encode=word_encoder(world))
+    prompts = fact_prompts(world, held_out=False, encode=word_encoder(world), cued=True)
     tokens = torch.full((len(prompts), longest_sequence(ref)), PAD)
     tokens[:, : prompts.tokens.shape[1]] = prompts.tokens
     rows = torch.arange(len(prompts))
@@ -267,14 +325,19 @@ def training_sequences(ref: Facts) -> tuple[Int[Tensor, "n pos"], Int[Tensor, " 
 
 def facts_batch(
     ref: Facts, *, batch: int, generator: torch.Generator
-) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
-    """A batch of training facts drawn with replacement, and the mask of their attribute tokens (the loss's)."""
+) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
+    """A batch of training facts drawn with replacement, the mask of the tokens the loss reads (`ref.loss_on`) and
+    the mask of their attribute tokens."""
     sequences, targets = training_sequences(ref)
     rows = torch.randint(len(sequences), (batch,), generator=generator)
     tokens = sequences[rows]
-    mask = torch.zeros_like(tokens, dtype=torch.bool)
-    mask[torch.arange(batch), targets[rows]] = True
-    return tokens, mask
+    attributes = torch.zeros_like(tokens, dtype=torch.bool)
+    attributes[torch.arange(batch), targets[rows]] = True
+    if ref.loss_on == "attribute":
+        return tokens, attributes, attributes
+    predicted = tokens != PAD
+    predicted[:, 0] = False  # BOS is given, not predicted
+    return tokens, predicted, attributes
 
 
 def facts_accuracy(model: torch.nn.Module, ref: Facts, *, held_out: bool, device, limit: int = 2048) -> float:

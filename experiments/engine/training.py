@@ -199,14 +199,14 @@ def train(
         ctx.check_cancelled()
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step - 1, total=params.steps, warmup=params.warmup_steps, peak=params.lr)
-        attributes = None  # facts: the loss is read on these tokens only
+        read = attributes = None  # facts: the tokens the loss reads, and the attributes
         if corpus is not None:
             tokens, predictable = (
                 corpus_batch(corpus, batch=params.batch_size, length=config.n_ctx, generator=generator),
                 None,
             )
         elif isinstance(params.data, Facts):
-            (tokens, attributes), predictable = (
+            (tokens, read, attributes), predictable = (
                 facts_batch(params.data, batch=params.batch_size, generator=generator),
                 None,
             )
@@ -218,7 +218,7 @@ def train(
         logits = model(tokens)
         # Position i predicts token i+1.
         per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
-        loss = per_token.mean() if attributes is None else per_token[attributes[:, 1:].to(device)].mean()
+        loss = per_token.mean() if read is None else per_token[read[:, 1:].to(device)].mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -227,7 +227,7 @@ def train(
         if step % params.log_every == 0 or step == params.steps:
             ctx.log_metric("loss", recent[-1], step)
             if attributes is not None:
-                ctx.log_metric("attribute_loss", recent[-1], step)
+                ctx.log_metric("attribute_loss", per_token[attributes[:, 1:].to(device)].mean().item(), step)
             if predictable is not None:
                 copied = per_token[predictable[:, 1:].to(device)].mean().item()
                 ctx.log_metric("copied_segment_loss", copied, step)

@@ -51,18 +51,24 @@ def test_a_facts_world_is_the_same_for_the_same_params_and_differs_with_its_seed
     assert fact_world(Facts(seed=3)).subjects != fact_world(Facts(seed=4)).subjects
 
 
-def test_subjects_are_distinct_and_one_to_three_words_long_equally_often():
-    world = fact_world(Facts(n_subjects=120))
+def test_subjects_are_distinct_and_one_to_three_words_long_equally_often_while_names_last():
+    world = fact_world(Facts(n_subjects=120, n_name_words=64))
     assert len(set(world.subjects)) == 120
-    assert sorted(sum(len(s) == n for s in world.subjects) for n in (1, 2, 3)) == [40, 40, 40]
-    assert {len(s) for s in fact_world(Facts(n_subjects=30, max_subject_words=1)).subjects} == {1}
+    assert [sum(len(s) == n for s in world.subjects) for n in (1, 2, 3)] == [40, 40, 40]
+    # 16 name-words make only 16 one-word subjects: the rest take a second word.
+    few = fact_world(Facts(n_subjects=120, n_name_words=16)).subjects
+    assert [sum(len(s) == n for s in few) for n in (1, 2, 3)] == [16, 64, 40] and len(set(few)) == 120
+    assert {len(s) for s in fact_world(Facts(n_subjects=30, max_subject_words=1, n_name_words=30)).subjects} == {1}
+    with pytest.raises(ValidationError, match="at most 16 subjects"):
+        Facts(n_subjects=30, max_subject_words=1)
 
 
 def test_held_out_paraphrases_are_new_combinations_of_words_seen_in_training():
     world = fact_world(Facts(n_relations=6))
-    train = [t for t in world.templates if not t.held_out]
+    train = [t for t in world.templates if not t.held_out and not t.cued]
     held_out = [t for t in world.templates if t.held_out]
     assert len(held_out) == 6 * 3 and len(train) == 6 * 9
+    assert sum(t.cued for t in world.templates) == 6 and not any(t.cued and t.held_out for t in world.templates)
     train_words = {w for t in train for w in (*t.prefix, *t.phrase)}
     train_pairs = {(t.prefix, t.phrase) for t in train}
     for template in held_out:
@@ -84,10 +90,18 @@ def test_a_prompt_marks_its_subject_and_stops_before_the_attribute():
 
 
 def test_training_batches_put_the_loss_on_the_attribute_of_training_templates():
-    sequences, _ = training_sequences(SMALL_FACTS)
-    assert sequences.shape == (24 * 2 * 9, longest_sequence(SMALL_FACTS))
-    tokens, mask = facts_batch(SMALL_FACTS, batch=32, generator=torch.Generator().manual_seed(0))
+    sequences, targets = training_sequences(SMALL_FACTS)
+    assert sequences.shape == (24 * 2 * 10, longest_sequence(SMALL_FACTS))  # 9 templates and the cued one
+    world = fact_world(SMALL_FACTS)
+    cued = [row for row, target in zip(sequences, targets, strict=True) if world.vocabulary[row[target - 1]] in
+            {w for s in world.subjects for w in s} and world.vocabulary[row[1]] == "the"]  # fmt: skip
+    assert len(cued) == 24 * 2  # "the city of <subject> | <city>": the attribute right after the subject
+    tokens, read, mask = facts_batch(SMALL_FACTS, batch=32, generator=torch.Generator().manual_seed(0))
     assert mask.sum(1).tolist() == [1] * 32
+    assert torch.equal(read, (tokens != PAD) & (torch.arange(tokens.shape[1]) > 0))  # every token after BOS
+    attribute_only = Facts(**{**SMALL_FACTS.model_dump(), "loss_on": "attribute"})
+    _, read, mask = facts_batch(attribute_only, batch=8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(read, mask)
     world = fact_world(SMALL_FACTS)
     attributes = {world.vocabulary.index(a) for r in range(2) for a in world.vocabulary if a in _attributes(r)}
     assert set(tokens[mask].tolist()) <= attributes
@@ -142,23 +156,23 @@ def tiny_setup():
     return model, prompts
 
 
-def test_restoring_a_whole_one_token_subject_at_the_embedding_restores_the_clean_run(tiny_setup):
+def test_restoring_the_last_layers_output_at_the_last_token_restores_the_clean_run(tiny_setup):
     model, prompts = tiny_setup
     corruption = noise_corruption(
         prompts.tokens, prompts.subject_mask, std=1.0, samples=3, generator=torch.Generator().manual_seed(0),
         d_model=model.cfg.d_model,
     )  # fmt: skip
-    site = Site("resid", 0)
-    result = trace(model, prompts.tokens, prompts.last, prompts.answer, corruption, [site])
-    one_token = (prompts.subject_end - prompts.subject_start == 1).nonzero().flatten()
-    assert len(one_token)
-    for b in one_token.tolist():
-        restored = result.restored[site][prompts.subject_start[b], b]
+    last_layer = Site("resid", model.cfg.n_layers - 1)
+    result = trace(model, prompts.tokens, prompts.last, prompts.answer, corruption, [last_layer])
+    assert (result.corrupt - result.clean).abs().max() > 1e-3  # the noise did something
+    for b in range(len(prompts)):
+        restored = result.restored[last_layer][prompts.last[b], b]
         assert restored == pytest.approx(float(result.clean[b]), abs=1e-5)
     # Nothing flows back in time: a state before the subject is the same clean or corrupted.
-    before = position_categories(prompts.subject_start, prompts.subject_end, prompts.last, prompts.tokens.shape[1])
-    recovered = recovered_by_category(result, before, site)
+    categories = position_categories(prompts.subject_start, prompts.subject_end, prompts.last, prompts.tokens.shape[1])
+    recovered = recovered_by_category(result, categories, last_layer)
     assert recovered[CATEGORIES.index("before the subject")] == pytest.approx(0.0, abs=1e-5)
+    assert recovered[CATEGORIES.index("last token")] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_batched_head_restoration_equals_one_hooked_run_per_position(tiny_setup):

@@ -134,3 +134,35 @@ def test_finetune_comparison_refuses_a_text_corpus_and_long_original_data_for_a_
     assert "the model's context is 32" in problems["original_data.half_length"]
     short = {"n_sequences": 8, "half_length": 15}
     assert check_references(Params(base=pretrained_ref, original_data=short), runs=None) == {}
+
+
+def test_causal_tracing_on_a_pretrained_model_tokenizes_the_facts_as_text(local_runs, tmp_path, model_folders_allowed):  # noqa: F811
+    """A tiny GPT-2 whose word-level tokenizer knows the facts' words: the prompts are written as text and
+    tokenized piece by piece, so the subject's positions come from its own tokens."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from experiments.engine.facts import Facts, fact_world
+
+    facts = Facts(n_subjects=12, n_relations=1, n_attributes=3)
+    words = [w for w in fact_world(facts).vocabulary if not w.startswith("<")]
+    vocab = {w: i for i, w in enumerate(words)} | {"<unk>": len(words), "<|endoftext|>": len(words) + 1}
+    folder = tmp_path / "facts-gpt2"
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=len(vocab))
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    ).save_pretrained(folder)
+
+    params = {"model": {"source": "pretrained", "name": str(folder)}, "facts": facts.model_dump(), "n_prompts": 6,
+              "noise_samples": 2, "known_only": False}  # fmt: skip
+    _, result, ctx = local_runs.run("causal_tracing", params)
+    assert result.summary["tokenized_with"] == "the model's tokenizer"
+    assert result.summary["subject_token_lengths"] and max(result.summary["subject_token_lengths"]) <= 3
+    assert set(result.summary["maps"]["resample"]) == {"resid", "attn", "mlp"}
+    assert len(result.summary["heads"]["noise"]) == 4  # 2 layers x 2 heads
+    assert result.metrics["before_subject_recovery_resample"] == pytest.approx(0, abs=1e-4)
+    assert "tracing_maps" in ctx.artifacts

@@ -2,7 +2,7 @@
 
 Run a prompt clean, then corrupted (its subject tokens changed), then corrupted again once per hidden state with
 that one state restored to its clean value: the probability of the clean answer that comes back measures how much
-of the fact flows through that state. The states are the residual stream entering each layer, each layer's
+of the fact flows through that state. The states are the residual stream after each layer, each layer's
 attention output, its MLP output (models with MLPs), and each attention head's output (`hook_z`), at every
 position.
 
@@ -24,7 +24,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 COMPONENTS = {
-    "resid": "blocks.{layer}.hook_resid_pre",  # the residual stream entering the layer
+    "resid": "blocks.{layer}.hook_resid_post",  # the residual stream after the layer (ROME's hidden state)
     "attn": "blocks.{layer}.hook_attn_out",
     "mlp": "blocks.{layer}.hook_mlp_out",
 }

@@ -4,7 +4,8 @@ Editing Factual Associations in GPT", ROME, section 2).
 Prompts state a fact up to its attribute ("we know that Olin Vera lives in" -> "Paris"; the `facts` dataset,
 experiments.engine.facts). The subject's tokens are corrupted, then one hidden state at a time (layer x position)
 is restored to its clean value, and the share of the clean answer's probability that comes back is that state's
-indirect effect. Restored states: the residual stream entering each layer, each layer's attention output and MLP
+indirect effect. Restored states: the residual stream after each layer (ROME's hidden states), each layer's
+attention output and MLP
 output (no MLP map for an attention-only model), and, for the attention map, each head's output on its own
 (which heads carry the fact). Maps average over prompts by kind of position, as ROME's figures do: the tokens
 before the subject, the first, middle and last subject tokens, the first token after it, further tokens, the
@@ -41,7 +42,7 @@ from typing import Annotated, Literal
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from experiments.engine.analysis.tracing import (
     CATEGORIES,
@@ -89,7 +90,7 @@ SOFT_TIME_LIMIT = 3 * 3600
 TIME_LIMIT = 3 * 3600 + 120
 
 FACTS_MODEL = NativeConfig(
-    n_layers=2, n_heads=4, d_model=64, d_head=16, d_mlp=256, n_ctx=16, d_vocab=136, attn_only=False
+    n_layers=3, n_heads=4, d_model=64, d_head=16, d_mlp=256, n_ctx=16, d_vocab=136, attn_only=False
 )
 FACTS_TRAINING = TrainingParams(
     model=FACTS_MODEL, data=Facts(), steps=1500, batch_size=64, lr=3e-3, warmup_steps=100, n_checkpoints=1,
@@ -157,6 +158,18 @@ class Params(KindParams):
     )
     known_only: bool = Field(True, description="Trace only facts the model gets right (ROME's choice).")
     per_head: bool = Field(True, description="Also restore each attention head's output on its own.")
+
+    @field_validator("training", mode="before")
+    @classmethod
+    def _over_default_training(cls, value: object) -> object:
+        # {"steps": 500} means the default facts training for 500 steps; {"model": {"n_layers": 3}} the default
+        # facts model with three layers.
+        if isinstance(value, dict):
+            merged = FACTS_TRAINING.model_dump() | value
+            if isinstance(value.get("model"), dict):
+                merged["model"] = FACTS_MODEL.model_dump() | value["model"]
+            return merged
+        return value
 
     @model_validator(mode="after")
     def _facts_model(self) -> Params:
@@ -401,7 +414,7 @@ def _summary(params, facts, prompts, pool, partners, maps, heads, components, n_
         "embedding_std": std,
         "subject_token_lengths": sorted({int(n) for n in prompts.subject_end - prompts.subject_start}),
         "tokenized_with": "the model's tokenizer" if pretrained else "the facts' word vocabulary",
-        "restored_residual": "blocks.<layer>.hook_resid_pre (the residual stream entering the layer)",
+        "restored_residual": "blocks.<layer>.hook_resid_post (the residual stream after the layer)",
     }
     if heads:
         summary["heads"] = {name: table(h) for name, h in heads.items()}
@@ -477,7 +490,7 @@ def findings(metrics: dict, summary: dict) -> list[str]:
         if recovery == recovery:  # not NaN
             line = (
                 f"Under {'noise' if name == 'noise' else 'resampling'}, restoring the residual stream at the last "
-                f"subject token entering layer {int(layer)} recovers {recovery:.0%} of the clean probability; "
+                f"subject token after layer {int(layer)} recovers {recovery:.0%} of the clean probability; "
                 f"at a token before the subject, at most {metrics[f'before_subject_recovery_{name}']:.0%}"
             )
             if f"mlp_last_subject_recovery_{name}" in metrics:
