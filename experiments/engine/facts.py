@@ -1,10 +1,10 @@
 """The `facts` dataset: subject -> relation -> attribute triples, for causal tracing (Meng et al. 2022, "Locating
 and Editing Factual Associations in GPT", ROME).
 
-A seeded world of made-up people (the subjects, one to three name-words each, e.g. "Olin Vera") and the
+A seeded world of made-up people (the subjects, one to three name-words each, e.g. "Olin Kira") and the
 relations `RELATIONS` lists (where a person lives, which language they speak, ...): each subject has one
 attribute per relation (its city, its language), drawn from that relation's first `n_attributes` values. A fact is
-stated by a template: a prefix, the subject, a relation phrase, then the attribute ("we know that Olin Vera lives
+stated by a template: a prefix, the subject, a relation phrase, then the attribute ("we know that Olin Kira lives
 in | Paris"). Each relation has three phrases and there are four prefixes; for every phrase one prefix is held
 out, so the held-out paraphrase templates use only words seen in training, in combinations never seen with that
 phrase. A model that stored the facts (rather than whole sentences) answers the paraphrases too.
@@ -13,10 +13,16 @@ Every prompt has at least three words before the subject (the prefix) and two af
 groups its maps by (tokens before the subject, the first, middle and last subject tokens, the first token after it,
 further tokens, the last token) are all there.
 
+Three choices make a model trained here keep its facts where GPT keeps them, at the subject's last token
+(docs/science.md, "Causal tracing"): the loss is read on every token, as a language model's is, so the model must
+know which subject it reads at each of its tokens; subjects are prefix-free (no subject starts another), so a
+subject is complete only at its last token; and "cued" training templates name the relation before the subject
+and put the attribute right after it ("the city of Olin Kira | Paris"). Cued templates are never traced.
+
 Two ways to write a fact as tokens:
 - the synthetic path: a word-level vocabulary (`FactWorld.vocabulary`: BOS 0, PAD 1, then template words,
   name-words and attributes), for a model `train_transformer` trains on `{"data": {"source": "facts"}}`;
-- a pretrained model's tokenizer: the fact is written as text ("we know that Olin Vera lives in" and the answer
+- a pretrained model's tokenizer: the fact is written as text ("we know that Olin Kira lives in" and the answer
   " Paris"), each piece tokenized in turn so the subject's tokens are known (a subject may be several tokens, a
   name-word too). The answer is the first token of the attribute.
 """
@@ -50,7 +56,7 @@ class Relation:
     name: str
     phrases: tuple[tuple[str, ...], ...]  # what follows the subject; the attribute comes next
     attributes: tuple[str, ...]
-    cue: tuple[str, ...]  # names the relation before the subject: "the city of" Olin Vera | Paris
+    cue: tuple[str, ...]  # names the relation before the subject: "the city of" Olin Kira | Paris
 
 
 def _relation(name: str, phrases: str, attributes: str, cue: str) -> Relation:
@@ -121,13 +127,13 @@ class Facts(KindParams):
         16,
         ge=2,
         le=len(NAME_WORDS),
-        description="Name-words subjects are made of: few make subjects share words and word orders ('Olin Vera', "
-        "'Vera Olin'). Subjects are prefix-free, so a subject is complete only at its last token.",
+        description="Name-words subjects are made of: few make subjects share words and word orders ('Olin Kira', "
+        "'Kira Olin'). Subjects are prefix-free, so a subject is complete only at its last token.",
     )
     cued_templates: bool = Field(
         True,
         description="Also train on templates that name the relation before the subject, the attribute right after "
-        "it ('the city of Olin Vera | Paris'): the model must know a subject's attributes at its last token, as a "
+        "it ('the city of Olin Kira | Paris'): the model must know a subject's attributes at its last token, as a "
         "language model must to predict what follows a name. Never traced.",
     )
     loss_on: Literal["every_token", "attribute"] = Field(

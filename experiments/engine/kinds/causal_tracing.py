@@ -1,7 +1,7 @@
 """Causal tracing of facts, with two corruptions side by side (catalogue idea #7; Meng et al. 2022, "Locating and
 Editing Factual Associations in GPT", ROME, section 2).
 
-Prompts state a fact up to its attribute ("we know that Olin Vera lives in" -> "Paris"; the `facts` dataset,
+Prompts state a fact up to its attribute ("we know that Olin Kira lives in" -> "Paris"; the `facts` dataset,
 experiments.engine.facts). The subject's tokens are corrupted, then one hidden state at a time (layer x position)
 is restored to its clean value, and the share of the clean answer's probability that comes back is that state's
 indirect effect. Restored states: the residual stream after each layer (ROME's hidden states), each layer's
@@ -28,11 +28,15 @@ model gets right are traced (`known_only`, as ROME traces facts GPT knows). A pr
 made-up facts, so on one `known_only` must be false and the maps say little; what a GPU worker should run on
 GPT-2 small is this kind's mechanics on real facts, not yet written (the facts world is made up).
 
-How robust (docs/science.md, "Causal tracing"): on the default facts model, over tuning seeds and test seeds
-nobody tuned with, restoring the residual stream at the last subject token (entering layer 1) brought back most
-of the clean probability under both corruptions, restoring it before the subject nothing (the causal mask makes
-that exactly 0), and the two corruptions' maps agreed closely in rank; the numbers per seed are in
-docs/science.md.
+How robust (docs/science.md, "Causal tracing"; three test seeds nobody tuned with): on the default facts model
+(3 layers with MLPs, 1500 steps with the loss on every token; a few minutes on one core), a token before the
+subject recovers nothing (exactly 0: the causal mask), and of the subject's tokens the last one recovers the most,
+after layer 0, where the MLP at the last subject token is the largest MLP site, under both corruptions, on every
+seed. Its share reached half of the clean probability under noise on two of three seeds (0.56, 0.44, 0.56) and
+under resampling on none (0.48, 0.26, 0.41): in these tiny models the fact is spread over the subject's tokens and
+the last token reads part of it directly. The two corruptions' maps ranked alike (Spearman 0.76 to 0.91). With
+the loss on the attribute only, the same models read the subject at the last token and the last subject token
+recovered a quarter or less.
 """
 
 from __future__ import annotations
