@@ -178,7 +178,7 @@ def test_bad_input_is_refused_beside_its_field_in_the_browser_and_by_the_server(
 
 
 @pytest.mark.parametrize(
-    "kind", ["grokking_modular_addition", "model_diff", "finetune_comparison", "activation_inversion"]
+    "kind", ["grokking_modular_addition", "model_diff", "finetune_comparison", "activation_inversion", "causal_tracing"]
 )
 def test_each_training_dynamics_kind_builds_its_form_and_submits_its_defaults(
     page, live_server, researcher, idea, kind
