@@ -29,7 +29,7 @@ COMPONENTS = {
     "mlp": "blocks.{layer}.hook_mlp_out",
 }
 HEAD_HOOK = "blocks.{layer}.attn.hook_z"  # [batch, pos, head, d_head]
-LOGIT_BUDGET = 60_000_000  # logits (rows x positions x vocabulary) per forward pass
+LOGIT_BUDGET = 60_000_000  # logits (rows x positions x vocabulary) per forward pass on a CPU; 16x on a GPU
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ def _forward(
     in chunks that keep the logits within LOGIT_BUDGET."""
     device = last.device
     tokens = corruption.tokens
-    chunk = max(1, LOGIT_BUDGET // (tokens.shape[1] * model.cfg.d_vocab))
+    budget = LOGIT_BUDGET * (16 if device.type == "cuda" else 1)
+    chunk = max(1, budget // (tokens.shape[1] * model.cfg.d_vocab))
     out = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
