@@ -5,9 +5,8 @@ Prompts state a fact up to its attribute ("we know that Olin Kira lives in" -> "
 experiments.engine.facts). The subject's tokens are corrupted, then one hidden state at a time (layer x position)
 is restored to its clean value, and the share of the clean answer's probability that comes back is that state's
 indirect effect. Restored states: the residual stream after each layer (ROME's hidden states), each layer's
-attention output and MLP
-output (no MLP map for an attention-only model), and, for the attention map, each head's output on its own
-(which heads carry the fact). Maps average over prompts by kind of position, as ROME's figures do: the tokens
+attention output and MLP output (no MLP map for an attention-only model), and, for the attention map, each head's
+output on its own (which heads carry the fact). Maps average over prompts by kind of position, as ROME's figures do: the tokens
 before the subject, the first, middle and last subject tokens, the first token after it, further tokens, the
 last token. A value is (restored - corrupted) / (clean - corrupted) probability of the clean answer, pooled over
 the prompts and positions of its cell.
@@ -23,7 +22,8 @@ together): how far the picture depends on the corruption.
 Models: a checkpoint of `train_transformer` on `facts` (its facts world is read from the checkpoint), a native
 model, a pretrained Hugging Face model from a folder under PRETRAINED_MODEL_DIRS (facts written as text and
 tokenized with its tokenizer, so a subject may be several tokens), or, with no model, the default facts model
-(`FACTS_TRAINING`, 2 layers with MLPs, about half a minute on one core) trained in the run first. Only facts the
+(`FACTS_TRAINING`, 3 layers with MLPs, 1500 steps) trained in the run first; a partial `training` ({"steps":
+3000}, {"model": {"n_layers": 4}}) changes only what it names. Only facts the
 model gets right are traced (`known_only`, as ROME traces facts GPT knows). A pretrained model does not know the
 made-up facts, so on one `known_only` must be false and the maps say little; what a GPU worker should run on
 GPT-2 small is this kind's mechanics on real facts, not yet written (the facts world is made up).
