@@ -6,9 +6,9 @@ experiments.engine.facts). The subject's tokens are corrupted, then one hidden s
 is restored to its clean value, and the share of the clean answer's probability that comes back is that state's
 indirect effect. Restored states: the residual stream after each layer (ROME's hidden states), each layer's
 attention output and MLP output (no MLP map for an attention-only model), and, for the attention map, each head's
-output on its own (which heads carry the fact). Maps average over prompts by kind of position, as ROME's figures do: the tokens
-before the subject, the first, middle and last subject tokens, the first token after it, further tokens, the
-last token. A value is (restored - corrupted) / (clean - corrupted) probability of the clean answer, pooled over
+output on its own (which heads carry the fact). Maps average over prompts by kind of position, as ROME's
+figures do: the tokens before the subject, the first, middle and last subject tokens, the first token after it,
+further tokens, the last token. A value is (restored - corrupted) / (clean - corrupted) probability of the clean answer, pooled over
 the prompts and positions of its cell.
 
 Two corruptions in the same run, as the idea asks:
