@@ -8,8 +8,8 @@ indirect effect. Restored states: the residual stream after each layer (ROME's h
 attention output and MLP output (no MLP map for an attention-only model), and, for the attention map, each head's
 output on its own (which heads carry the fact). Maps average over prompts by kind of position, as ROME's
 figures do: the tokens before the subject, the first, middle and last subject tokens, the first token after it,
-further tokens, the last token. A value is (restored - corrupted) / (clean - corrupted) probability of the clean answer, pooled over
-the prompts and positions of its cell.
+further tokens, the last token. A value is (restored - corrupted) / (clean - corrupted) probability of the clean
+answer, pooled over the prompts and positions of its cell.
 
 Two corruptions in the same run, as the idea asks:
 - noise: Gaussian noise on the subject tokens' embeddings at `noise_scale` x their standard deviation (ROME's
