@@ -54,6 +54,11 @@
       element.querySelectorAll(".js-run-message").forEach(function (text) {
         text.textContent = run.progress_message || (run.status === "queued" ? "waiting for a worker" : "");
       });
+      element.querySelectorAll(".js-run-waiting").forEach(function (text) {
+        // Set while queued with no live worker on its queue (e.g. no GPU worker); gone once one starts.
+        text.textContent = run.waiting_for || "";
+        text.hidden = !run.waiting_for;
+      });
       element.querySelectorAll(".js-run-elapsed").forEach(function (text) {
         if (run.elapsed_seconds != null) text.textContent = durationWords(run.elapsed_seconds);
       });
