@@ -74,6 +74,15 @@ def test_a_native_models_scores_fold_in_its_norms_and_match_the_full_vocabulary_
             assert scores[layer, head].item() == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_untrained_models_heads_are_neither_copying_nor_suppressing(seed):
+    from experiments.engine.training import SMALL_ATTN_ONLY
+
+    scores = ov_copying_scores(build_native(SMALL_ATTN_ONLY, seed=seed))
+    assert scores.shape == (2, 4)
+    assert scores.abs().max().item() < 0.4  # 0.23 at most on these seeds; trained induction heads score >= 0.88
+
+
 def test_a_head_that_maps_each_ordinal_to_the_next_scores_one_and_a_copying_head_zero():
     n = 6  # one sequence of 6 tokens, one-hot embeddings; the last has no successor
     successor = [1, 2, 3, 4, 5, -1]
