@@ -163,3 +163,23 @@ def test_finetune_comparison_refuses_a_text_corpus_and_long_original_data_for_a_
     assert "the model's context is 32" in problems["original_data.half_length"]
     short = {"n_sequences": 8, "half_length": 15}
     assert check_references(Params(base=pretrained_ref, original_data=short), runs=None) == {}
+
+
+def test_successor_heads_after_layer_0_read_the_embedding_plus_what_mlp0_writes(tmp_path):
+    """Gould et al.'s effective embedding: W_E + MLP0(LN2(W_E)), checked against the Hugging Face modules."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from experiments.engine.analysis.ov_circuits import _effective_embedding
+    from experiments.engine.models import PretrainedModelRef, load_model
+    from tests.engine.test_models import ctx
+
+    folder = tmp_path / "two-layer"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=30)).save_pretrained(folder)
+    model = load_model(PretrainedModelRef(name=str(folder)), ctx(tmp_path))
+    reference = GPT2LMHeadModel.from_pretrained(folder).transformer
+    ids = [3, 5, 7]
+    with torch.no_grad():
+        embedded = reference.wte.weight[ids]
+        expected = embedded + reference.h[0].mlp(reference.h[0].ln_2(embedded))
+    assert torch.allclose(_effective_embedding(model, ids), expected, atol=1e-5)

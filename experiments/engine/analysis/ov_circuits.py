@@ -30,8 +30,10 @@ in GPT-2) are left out, as in Elhage et al.
   Models without a tokenizer (native models, checkpoints of models trained
   here on synthetic tokens) have no ordinal tokens: successor heads are not
   applicable there, and no score is reported rather than a meaningless one.
-  Gould et al. read the embedding after MLP0 ("effective embedding"); this reads
-  the direct path, so on GPT-2 it can understate their scores.
+  As in Gould et al., heads after the first layer read an "effective
+  embedding": the token's embedding plus what block 0's MLP writes for it
+  (layer 0's attention left out), since GPT-2's MLP0 acts as part of the
+  embedding; layer-0 heads, and models without MLPs, read W_E itself.
 """
 
 from __future__ import annotations
@@ -139,12 +141,25 @@ def _norm_weight(module) -> Tensor | None:
     return next((p for name, p in module.named_parameters() if name.endswith("weight")), None)
 
 
+def _centred(model, rows: Tensor) -> Tensor:
+    """Rows of the residual stream as a LayerNorm reads them: centred over d_model (no change for RMSNorm)."""
+    if getattr(model.cfg, "normalization_type", None) in ("LN", "LNPre"):
+        return rows - rows.mean(dim=-1, keepdim=True)
+    return rows
+
+
 def _embedding(model) -> Tensor:
     """W_E, centred over d_model when the model's norms are LayerNorms (they remove the mean first)."""
-    w_e = model.W_E.detach().float()
-    if getattr(model.cfg, "normalization_type", None) in ("LN", "LNPre"):
-        w_e = w_e - w_e.mean(dim=-1, keepdim=True)
-    return w_e
+    return _centred(model, model.W_E.detach().float())
+
+
+def _effective_embedding(model, ids: list[int]) -> Float[Tensor, "n d_model"]:
+    """W_E of these tokens plus what block 0's MLP writes for them (Gould et al.); W_E alone without an MLP."""
+    raw = model.W_E.detach()[ids]
+    block = model.blocks[0]
+    if getattr(model.cfg, "attn_only", False) or not hasattr(block, "mlp") or not hasattr(block, "ln2"):
+        return raw.float()
+    return (raw + block.mlp(block.ln2(raw[None]))[0]).detach().float()
 
 
 def _readout(model) -> Tensor:
@@ -200,14 +215,16 @@ def successor_scores(model) -> SuccessorScores:
         return SuccessorScores(
             None, f"its tokenizer has fewer than {MIN_SUCCESSOR_PAIRS} one-token ordinal pairs (1 -> 2, Monday -> ...)"
         )
-    embed, readout = _embedding(model).cpu(), _readout(model).cpu()
+    readout = _readout(model).cpu()
     w_v, w_o = model.W_V.detach().float().cpu(), model.W_O.detach().float().cpu()
     ln1 = _ln1_weights(model)
     total = sum(o.n_pairs for o in usable)
     scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
     for ordinal in usable:
+        direct = _centred(model, model.W_E.detach().float()[ordinal.ids]).cpu()
+        effective = _centred(model, _effective_embedding(model, ordinal.ids)).cpu()
         for layer in range(model.cfg.n_layers):
-            rows = embed[ordinal.ids] * ln1[layer]
+            rows = (direct if layer == 0 else effective) * ln1[layer]
             share = successor_score(w_v[layer], w_o[layer], rows, readout[:, ordinal.ids], ordinal.successor)
             scores[layer] += share * ordinal.n_pairs / total
     names = tuple(name for o in usable for name in o.sequences)
