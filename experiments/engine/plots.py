@@ -36,7 +36,7 @@ def head_heatmaps(
     fig.update_layout(title=title, coloraxis={"colorscale": "Viridis"}, height=320 + 20 * len(scores))
     if any(name in signed for name in panels):
         fig.update_layout(
-            coloraxis={"colorbar": {"x": 1.02, "len": 0.45, "y": 0.78}},
+            coloraxis={"colorbar": {"x": 1.02, "len": 0.45, "y": 0.78}, "cmin": 0, "cmax": zmax},
             coloraxis2={"colorscale": "RdBu", "cmin": -1, "cmax": 1,
                         "colorbar": {"x": 1.02, "len": 0.45, "y": 0.22, "title": {"text": "OV"}}},
         )  # fmt: skip
