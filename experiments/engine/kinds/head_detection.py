@@ -116,7 +116,7 @@ def run(params: Params, ctx) -> KindResult:
     ov = _ov_families(model)
     by_type = scores.by_type()
     ctx.save_artifact("head_scores", scores.tensors() | {name: s.contiguous() for name, s in ov["scores"].items()})
-    title = "Head scores (OV families from the weights)"
+    title = "Head scores on repeated random tokens; OV copying and successor from the weights"
     ctx.save_artifact("head_scores_heatmap", head_heatmaps(by_type | ov["scores"], title=title, signed=["ov_copying"]))
     n_layers, n_heads = scores.shape
     heads = [_head_row(scores, ov["scores"], layer, head) for layer in range(n_layers) for head in range(n_heads)]
