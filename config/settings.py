@@ -202,6 +202,10 @@ RUN_REAP_INTERVAL_SECONDS = float(os.environ.get("RUN_REAP_INTERVAL_SECONDS", "1
 # How long a finished attempt keeps trying to store its outcome while the database is unreachable.
 RUN_FINAL_WRITE_RETRY_SECONDS = float(os.environ.get("RUN_FINAL_WRITE_RETRY_SECONDS", "600"))
 RUN_QUEUE_CAP_PER_USER = env_int("RUN_QUEUE_CAP_PER_USER", 20)
+# Each worker records the queues it consumes every WORKER_PRESENCE_SECONDS; one silent for WORKER_GONE_AFTER_SECONDS
+# is gone, and a queued run whose queue no live worker consumes says so on its page ("waiting for a GPU worker").
+WORKER_PRESENCE_SECONDS = float(os.environ.get("WORKER_PRESENCE_SECONDS", "15"))
+WORKER_GONE_AFTER_SECONDS = float(os.environ.get("WORKER_GONE_AFTER_SECONDS", "60"))
 # The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
 RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
 # The largest uploaded text dataset, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must accept the body).

@@ -7,7 +7,7 @@ pages or the API and deleted through `dataset_delete` (which removes their files
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, WorkerQueue
 from experiments.services import dataset_delete, run_cancel, run_trigger
 
 
@@ -94,3 +94,17 @@ class DatasetAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{label}: {' '.join(error.messages)}", level=messages.ERROR)
             else:
                 self.message_user(request, f"Deleted {label}.")
+
+
+@admin.register(WorkerQueue)
+class WorkerQueueAdmin(admin.ModelAdmin):
+    """Which worker consumes which queue, as the workers last said (read-only: the workers write it)."""
+
+    list_display = ("worker", "queue", "seen_at")
+    list_filter = ("queue",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

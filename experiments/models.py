@@ -233,3 +233,23 @@ class Dataset(models.Model):
     def reference(self) -> dict[str, object]:
         """What a spec's params name to train or evaluate on this dataset."""
         return {"source": "text_corpus", "dataset": self.pk}
+
+
+class WorkerQueue(models.Model):
+    """A Celery worker consuming a queue, as the worker last said so.
+
+    Each worker writes its rows when it is ready and refreshes `seen_at` (database time) every
+    WORKER_PRESENCE_SECONDS; it deletes them when it shuts down. A row older than WORKER_GONE_AFTER_SECONDS is a
+    worker that died. A queued run whose queue has no fresh row is waiting for a worker nobody started.
+    """
+
+    worker = models.CharField(max_length=200, help_text="The worker's node name (celery@host).")
+    queue = models.CharField(max_length=32)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["worker", "queue"], name="worker_queue_unique")]
+        indexes = [models.Index(fields=["queue", "seen_at"], name="worker_queue_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.worker} on {self.queue}"

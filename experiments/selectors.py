@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import NotSupportedError
@@ -26,11 +28,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 
 from experiments.engine.executor import METRIC_NAME
 from experiments.engine.registry import Kind, registry
-from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus, Verdict
+from experiments.models import Artifact, Dataset, ExperimentRun, ExperimentSpec, RunStatus, Verdict, WorkerQueue
 from ideas.models import Idea
 
 RUNS_SHOWN_PER_SPEC = 10
@@ -331,3 +333,32 @@ def dataset_list() -> QuerySet[Dataset]:
 def dataset_get(*, pk: int) -> Dataset:
     """One dataset with its uploader; raises Dataset.DoesNotExist."""
     return dataset_list().get(pk=pk)
+
+
+# --- workers: whether anyone consumes a run's queue ---
+
+
+def live_queues() -> set[str]:
+    """The queues some worker consumes now (it refreshed its record within WORKER_GONE_AFTER_SECONDS)."""
+    fresh = Now() - timedelta(seconds=settings.WORKER_GONE_AFTER_SECONDS)
+    return set(WorkerQueue.objects.filter(seen_at__gte=fresh).values_list("queue", flat=True).distinct())
+
+
+def run_waiting_for(run: ExperimentRun, queues: set[str] | None = None) -> str | None:
+    """Why a queued run is not starting, when the reason is that no worker consumes its queue; else None.
+
+    `queues` is `live_queues()` when the caller already has it (a list of runs asks once)."""
+    if run.status != RunStatus.QUEUED:
+        return None
+    if run.queue in (live_queues() if queues is None else queues):
+        return None
+    if run.queue == "gpu":
+        return (
+            "Waiting for a GPU worker: no worker is consuming the gpu queue. Start one on a machine with a GPU "
+            "(make worker QUEUES=gpu); the run starts as soon as it is ready."
+        )
+    return (
+        f"Waiting for a worker: no worker is consuming the {run.queue} queue. Start one "
+        f"(make worker QUEUES={run.queue}, or make run for the web server and a worker); "
+        "the run starts as soon as it is ready."
+    )

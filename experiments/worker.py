@@ -9,6 +9,10 @@
   After the database was unreachable it waits one stale interval before judging
   heartbeats: nobody could write one during the outage, and a run that finished
   meanwhile must get to store its outcome rather than be run again.
+- A presence thread records which queues this worker consumes, every
+  WORKER_PRESENCE_SECONDS, and the record is removed at shutdown: a queued run
+  whose queue no live worker consumes says so on its page
+  (`experiments.services.workers`).
 """
 
 from __future__ import annotations
@@ -91,6 +95,24 @@ def _reap_forever(interval: float) -> None:
             log.warning("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
 
 
+def _record_queues_forever(worker: str, queues: list[str], interval: float) -> None:
+    from experiments.services.workers import worker_queues_record
+
+    while True:
+        try:
+            close_old_connections()
+            worker_queues_record(worker=worker, queues=queues)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("presence: the database is unavailable (%s); trying again in %g s", exc, interval)
+        except Exception:
+            log.exception("presence: recording this worker's queues failed")
+        if _stop.wait(interval):
+            return
+
+
+_presence: dict[str, object] = {}  # this worker's name and its presence thread, once it records its queues
+
+
 @worker_ready.connect
 def start_reaper(**_: object) -> None:
     interval = settings.RUN_REAP_INTERVAL_SECONDS
@@ -98,6 +120,27 @@ def start_reaper(**_: object) -> None:
         threading.Thread(target=_reap_forever, args=(interval,), name="run-reaper", daemon=True).start()
 
 
+@worker_ready.connect
+def start_presence(sender=None, **_: object) -> None:
+    """Record the queues this worker consumes (`-Q`), now and every WORKER_PRESENCE_SECONDS."""
+    if sender is None:
+        return
+    queues = sorted(sender.app.amqp.queues.consume_from)
+    args = (sender.hostname, queues, settings.WORKER_PRESENCE_SECONDS)
+    thread = threading.Thread(target=_record_queues_forever, args=args, name="worker-presence", daemon=True)
+    _presence.update(worker=sender.hostname, thread=thread)
+    thread.start()
+
+
 @worker_shutdown.connect
 def stop_reaper(**_: object) -> None:
     _stop.set()
+    if worker := _presence.get("worker"):
+        from experiments.services.workers import worker_queues_remove
+
+        _presence["thread"].join(timeout=5)  # a record being written now must not land after the removal
+        try:
+            close_old_connections()
+            worker_queues_remove(worker=worker)
+        except Exception:  # the rows go stale on their own after WORKER_GONE_AFTER_SECONDS
+            log.warning("presence: could not remove this worker's queues at shutdown", exc_info=True)

@@ -23,7 +23,7 @@ from api.serializers.fields import (
 from api.serializers.ideas import IdeaRefSerializer
 from experiments.engine.registry import Kind
 from experiments.models import Artifact, Comparator, ExperimentRun, ExperimentSpec, Verdict
-from experiments.selectors import RUNS_SHOWN_PER_SPEC, kind_catalog
+from experiments.selectors import RUNS_SHOWN_PER_SPEC, kind_catalog, live_queues, run_waiting_for
 from experiments.services import run_can_cancel
 from experiments.services.specs import SEED_MAX
 from ideas.models import Idea
@@ -211,6 +211,10 @@ class RunSummarySerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True, help_text="Once finished: from start to finish."
     )
     can_cancel = serializers.SerializerMethodField(help_text="Whether the caller may cancel it.")
+    waiting_for = serializers.SerializerMethodField(
+        help_text="While queued with no live worker consuming its queue: what it waits for and how to start "
+        "one (e.g. a GPU worker for the gpu queue); null otherwise, including while it merely waits its turn."
+    )
 
     class Meta:
         model = ExperimentRun
@@ -229,6 +233,7 @@ class RunSummarySerializer(serializers.ModelSerializer):
             "attempts",
             "max_attempts",
             "queue",
+            "waiting_for",
             "device",
             "worker",
             "cancel_requested",
@@ -259,6 +264,14 @@ class RunSummarySerializer(serializers.ModelSerializer):
     def get_can_cancel(self, run: ExperimentRun) -> bool:
         request = self.context.get("request")
         return run_can_cancel(getattr(request, "user", None), run)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_waiting_for(self, run: ExperimentRun) -> str | None:
+        if run.status != "queued":
+            return None
+        if "live_queues" not in self.context:  # one query for a whole list of runs
+            self.context["live_queues"] = live_queues()
+        return run_waiting_for(run, self.context["live_queues"])
 
 
 class RunDetailSerializer(RunSummarySerializer):

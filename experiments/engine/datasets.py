@@ -13,6 +13,9 @@
   "language"), and one phrase of each sequence is repeated later, as in
   `induction_training`. A model trained on random tokens must learn the
   bigram statistics anew, while induction still predicts the repeat.
+- `ioi_prompts`: indirect-object-identification sentences from templates
+  (`experiments.engine.ioi`), in a word-level vocabulary or a pretrained
+  tokenizer, with their corrupted "ABC" versions.
 - `text_corpus`: an uploaded UTF-8 text file (the platform's Dataset record),
   tokenized once with a byte-level BPE tokenizer trained locally on it, or at
   character level, and cached next to the file.
@@ -35,6 +38,8 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from experiments.engine.errors import EngineError
+from experiments.engine.facts import Facts
+from experiments.engine.ioi import IOIPrompts
 from experiments.engine.params import KindParams
 from experiments.engine.types import RecordId
 
@@ -96,7 +101,9 @@ class TextCorpus(KindParams):
     vocab_size: int = Field(1024, ge=64, le=65536, description="BPE vocabulary size (ignored for 'char').")
 
 
-TrainingData = Annotated[InductionTraining | MarkovText | TextCorpus, Field(discriminator="source")]
+TrainingData = Annotated[
+    InductionTraining | MarkovText | TextCorpus | IOIPrompts | Facts, Field(discriminator="source")
+]
 EvalData = Annotated[RepeatedRandomTokens | InductionTraining | MarkovText | TextCorpus, Field(discriminator="source")]
 
 

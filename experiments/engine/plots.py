@@ -9,25 +9,37 @@ from plotly.subplots import make_subplots
 from torch import Tensor
 
 
-def head_heatmaps(panels: dict[str, Tensor], *, title: str, zmax: float | None = 1.0) -> go.Figure:
-    """One layer x head heatmap per panel (e.g. induction, previous-token, duplicate-token scores)."""
+def head_heatmaps(
+    panels: dict[str, Tensor], *, title: str, zmax: float | None = 1.0, signed: Sequence[str] = ()
+) -> go.Figure:
+    """One layer x head heatmap per panel (e.g. induction, previous-token, duplicate-token scores).
+
+    Panels named in `signed` hold scores in [-1, 1] (e.g. OV eigenvalue positivity): they get their own diverging
+    colour scale centred on 0, so a negative head does not read as an idle one."""
     titles = [name.replace("_", " ") for name in panels]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.08)
     for col, (name, scores) in enumerate(panels.items(), start=1):
+        is_signed = name in signed
         fig.add_trace(
             go.Heatmap(
                 z=scores.tolist(),
                 x=[f"H{h}" for h in range(scores.shape[1])],
                 y=[f"L{layer}" for layer in range(scores.shape[0])],
-                zmin=0,
-                zmax=zmax,
-                coloraxis="coloraxis",
+                zmin=-1 if is_signed else 0,
+                zmax=1 if is_signed else zmax,
+                coloraxis="coloraxis2" if is_signed else "coloraxis",
                 hovertemplate=f"{name}<br>%{{y}}%{{x}}: %{{z:.3f}}<extra></extra>",
             ),
             row=1,
             col=col,
         )
     fig.update_layout(title=title, coloraxis={"colorscale": "Viridis"}, height=320 + 20 * len(scores))
+    if any(name in signed for name in panels):
+        fig.update_layout(
+            coloraxis={"colorbar": {"x": 1.02, "len": 0.45, "y": 0.78}, "cmin": 0, "cmax": zmax},
+            coloraxis2={"colorscale": "RdBu", "cmin": -1, "cmax": 1,
+                        "colorbar": {"x": 1.02, "len": 0.45, "y": 0.22, "title": {"text": "OV"}}},
+        )  # fmt: skip
     fig.update_annotations(font_size=11)  # panel titles stay apart with five panels side by side
     fig.update_yaxes(autorange="reversed")
     return fig

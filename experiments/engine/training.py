@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from experiments.engine.datasets import (
     InductionTraining,
@@ -34,7 +33,16 @@ from experiments.engine.datasets import (
     synthetic_batch,
 )
 from experiments.engine.errors import EngineError
-from experiments.engine.facts import Facts, facts_accuracy, facts_batch, longest_sequence, vocabulary_size
+from experiments.engine.facts import FACTS_MODEL, Facts, facts_accuracy, facts_batch, longest_sequence, vocabulary_size
+from experiments.engine.ioi import (
+    HELD_OUT_NAMES,
+    IOIPrompts,
+    WordEncoder,
+    draw_prompts,
+    encode_prompts,
+    ioi_performance,
+    ioi_training_batch,
+)
 from experiments.engine.lean import LeanTransformer, cosine_lr, init_like_native, lean_state_to_bridge
 from experiments.engine.models import NativeConfig, bos_token, save_checkpoint
 from experiments.engine.params import KindParams
@@ -42,10 +50,10 @@ from experiments.engine.params import KindParams
 MAX_TRAINING_TOKENS = 2_000_000_000
 
 SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_ctx=64, d_vocab=64, attn_only=True)
-
-# What a model can be trained on: the generated and uploaded sources, and facts (experiments.engine.facts), whose
-# loss is read on the attribute tokens only (the rest of a fact is a template or a made-up name).
-TrainableData = Annotated[TrainingData | Facts, Field(discriminator="source")]
+# The default model for IOI prompts: the word vocabulary (229 words) and the longest prompt fit.
+IOI_MODEL = NativeConfig(n_layers=3, n_heads=4, d_model=128, d_head=32, n_ctx=32, d_vocab=256, attn_only=True)
+# The model a spec gets for its data source when it names no model (or only some of its fields).
+DEFAULT_MODEL_FOR = {"ioi_prompts": IOI_MODEL, "facts": FACTS_MODEL}
 
 
 class TrainingParams(KindParams):
@@ -60,7 +68,7 @@ class TrainingParams(KindParams):
         SMALL_ATTN_ONLY,
         description="The architecture (TL-native, standard positions); fields left out keep this default's values.",
     )
-    data: TrainableData = Field(InductionTraining(), description="What to train on.")
+    data: TrainingData = Field(InductionTraining(), description="What to train on.")
     steps: int = Field(3000, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1024)
     lr: float = Field(3e-3, gt=0, le=1, description="Peak learning rate (AdamW).")
@@ -73,13 +81,22 @@ class TrainingParams(KindParams):
     log_every: int = Field(10, ge=1, le=10_000, description="Steps between points of the loss series.")
     eval_every: int = Field(100, ge=1, le=100_000, description="Steps between in-context learning evaluations.")
 
-    @field_validator("model", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _over_default_model(cls, value: object) -> object:
-        # {"n_layers": 1} means the default model with one layer, not NativeConfig's general defaults.
-        if isinstance(value, dict):
-            return SMALL_ATTN_ONLY.model_dump() | value
-        return value
+    def _over_default_model(cls, values: object) -> object:
+        # {"n_layers": 1} means the default model (for this data source) with one layer, not NativeConfig's
+        # general defaults.
+        if not isinstance(values, dict):
+            return values
+        data = values.get("data")
+        source = data.get("source") if isinstance(data, dict) else getattr(data, "source", None)
+        default = DEFAULT_MODEL_FOR.get(source, SMALL_ATTN_ONLY)
+        model = values.get("model")
+        if model is None:
+            return {**values, "model": default}
+        if isinstance(model, dict):
+            return {**values, "model": default.model_dump() | model}
+        return values
 
     @model_validator(mode="after")
     def _bounded(self) -> TrainingParams:
@@ -116,6 +133,8 @@ class TrainingOutcome:
     copied_segment_accuracy: float | None = None
     repeated_first_half_loss: float = float("nan")
     repeated_second_half_loss: float = float("nan")
+    ioi_logit_difference: float | None = None  # on held-out names (ioi_prompts data only)
+    ioi_accuracy: float | None = None
     facts_accuracy: float | None = None  # facts data: top-1 attribute accuracy on the training templates
     paraphrase_accuracy: float | None = None  # and on the held-out paraphrase templates
 
@@ -150,7 +169,7 @@ def repeated_token_losses(model: torch.nn.Module, tokens: torch.Tensor) -> tuple
 
 SERIES = {
     "loss": "training loss (nats per token)",
-    "copied_segment_loss": "training loss on copied tokens (nats)",
+    "copied_segment_loss": "training loss on copied tokens (for IOI prompts: on the answer names; nats)",
     "attribute_loss": "training loss on the attribute tokens of facts (nats)",
     "repeated_tokens_second_half_loss": "loss on the second half of repeated random tokens (nats)",
 }
@@ -199,16 +218,21 @@ def train(
         ctx.check_cancelled()
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step - 1, total=params.steps, warmup=params.warmup_steps, peak=params.lr)
-        read = attributes = None  # facts: the tokens the loss reads, and the attributes
+        trained = None  # the positions whose next token is trained: all of them but for padded prompts
+        attributes = None  # facts: the attribute tokens, whose loss is logged on its own
         if corpus is not None:
             tokens, predictable = (
                 corpus_batch(corpus, batch=params.batch_size, length=config.n_ctx, generator=generator),
                 None,
             )
         elif isinstance(params.data, Facts):
-            (tokens, read, attributes), predictable = (
+            (tokens, trained, attributes), predictable = (
                 facts_batch(params.data, batch=params.batch_size, generator=generator),
                 None,
+            )
+        elif isinstance(params.data, IOIPrompts):
+            tokens, predictable, trained = ioi_training_batch(
+                params.data, batch=params.batch_size, length=config.n_ctx, d_vocab=config.d_vocab, generator=generator
             )
         else:
             tokens, predictable = synthetic_batch(
@@ -218,7 +242,7 @@ def train(
         logits = model(tokens)
         # Position i predicts token i+1.
         per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
-        loss = per_token.mean() if read is None else per_token[read[:, 1:].to(device)].mean()
+        loss = per_token.mean() if trained is None else per_token[trained[:, 1:].to(device)].mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -254,7 +278,17 @@ def train(
     if isinstance(params.data, Facts):
         outcome.facts_accuracy = facts_accuracy(model, params.data, held_out=False, device=device)
         outcome.paraphrase_accuracy = facts_accuracy(model, params.data, held_out=True, device=device)
+    if isinstance(params.data, IOIPrompts):
+        outcome.ioi_logit_difference, outcome.ioi_accuracy = ioi_performance(
+            model, held_out_ioi_prompts(config, seed=ctx.seed).to(device)
+        )
     return outcome
+
+
+def held_out_ioi_prompts(config: NativeConfig, *, seed: int, n: int = 256):
+    """A fixed set of IOI prompts with names the training prompts never use, in the word vocabulary."""
+    prompts = draw_prompts(n, HELD_OUT_NAMES, order="both", generator=torch.Generator().manual_seed(seed + 99))
+    return encode_prompts(prompts, WordEncoder(config.d_vocab), n_ctx=config.n_ctx)
 
 
 def _checkpoint(model: LeanTransformer, config: NativeConfig, ctx, prefix: str, meta: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from experiments.selectors import run_waiting_for
 from experiments.services import run_can_cancel
 from experiments.views.common import run_or_404
 from experiments.views.params_text import params_text
@@ -54,6 +55,7 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "artifacts": artifacts,
         "artifact_groups": artifact_groups(artifacts, run.parts),
         "timing": timing_words(run),
+        "waiting_for": run_waiting_for(run),
         "log_lines": log_lines(run),
         "log_warnings": sum(entry.get("level") == "warning" for entry in run.log or []),
         "manifest_rows": manifest_rows(run.manifest),

@@ -52,7 +52,12 @@
       });
       element.querySelectorAll(".js-run-percent").forEach(function (text) { text.textContent = percent + "%"; });
       element.querySelectorAll(".js-run-message").forEach(function (text) {
-        text.textContent = run.progress_message || (run.status === "queued" ? "waiting for a worker" : "");
+        text.textContent = run.progress_message || (run.status === "queued" ? queuedMessage(run) : "");
+      });
+      element.querySelectorAll(".js-run-waiting").forEach(function (text) {
+        // Set while queued with no live worker on its queue (e.g. no GPU worker); gone once one starts.
+        text.textContent = run.waiting_for || "";
+        text.hidden = !run.waiting_for;
       });
       element.querySelectorAll(".js-run-elapsed").forEach(function (text) {
         if (run.elapsed_seconds != null) text.textContent = durationWords(run.elapsed_seconds);
@@ -68,6 +73,14 @@
       (run.parts || []).forEach(function (part) { labelsFor(container).parts[part.key] = part.label; });
       drawSeries(container, run.series || {});
     });
+  }
+
+  // A queued run's progress text: whether a worker is there and it waits its turn, or none consumes its queue
+  // (the run page says more in its .js-run-waiting box).
+  function queuedMessage(run) {
+    if (!run.waiting_for) return "waiting for a worker";
+    return run.queue === "gpu" ? "waiting for a GPU worker (none is running)"
+      : "waiting for a worker (none consumes the " + run.queue + " queue)";
   }
 
   // The same words as the server's duration_words: 420 ms, 12.3 s, 3 min 5 s, 2 h 1 min.

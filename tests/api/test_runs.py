@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 SUPPORT_IF_FIVE_STEPS = {"metric": "steps_completed", "comparator": ">=", "threshold": 5, "if_met": "supports"}
 RUN_FIELDS = {
     "id", "url", "spec", "idea", "kind", "params", "seed", "spec_hash", "status", "progress", "progress_message",
-    "attempts", "max_attempts", "queue", "device", "worker", "cancel_requested", "forced", "created_by",
-    "created_at", "started_at", "finished_at", "heartbeat_at", "metrics", "verdict", "error", "artifacts",
+    "attempts", "max_attempts", "queue", "waiting_for", "device", "worker", "cancel_requested", "forced",
+    "created_by", "created_at", "started_at", "finished_at", "heartbeat_at", "metrics", "verdict", "error", "artifacts",
     "can_cancel", "elapsed_seconds", "seconds_left", "duration_seconds", "findings", "partial", "headline",
 }  # fmt: skip
 DETAIL_FIELDS = RUN_FIELDS | {"series", "parts", "log", "summary", "manifest"}

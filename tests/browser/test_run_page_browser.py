@@ -80,3 +80,21 @@ def test_steps_logged_at_log_spaced_intervals_are_drawn_on_a_log_axis(page):
         chart = page.locator(f'.chart[data-metric="{metric}"]')
         chart.locator(".xtitle").wait_for()
         assert chart.locator(".xtitle").text_content() == title
+
+
+def test_a_gpu_run_with_no_gpu_worker_says_so_until_one_starts(page):
+    from playwright.sync_api import expect
+
+    from experiments.services.workers import worker_queues_record
+
+    run = ExperimentRunFactory(queue="gpu")
+    page.goto(f"/runs/{run.pk}/")
+    waiting = page.locator(".js-run-waiting")
+    assert waiting.is_visible()
+    assert waiting.inner_text().startswith("Waiting for a GPU worker: no worker is consuming the gpu queue.")
+    message = page.locator(".js-run-message")
+    expect(message).to_have_text("waiting for a GPU worker (none is running)")  # after the page's first poll
+    page.screenshot(path="/tmp/run-page-waiting-for-gpu.png")
+    worker_queues_record(worker="celery@gpu-box", queues=["gpu"])
+    waiting.wait_for(state="hidden", timeout=10_000)  # the page's next poll sees the worker
+    expect(message).to_have_text("waiting for a worker")

@@ -21,6 +21,35 @@ def test_head_detection_on_a_pretrained_model(local_runs, pretrained_ref):
     result = local_runs.run("head_detection", {"model": pretrained_ref, "data": data})[1]
     assert len(result.summary["heads"]) == 2  # 1 layer x 2 heads
     assert 0.0 <= result.metrics["max_induction_score"] <= 1.0
+    assert -1.0 <= result.metrics["max_ov_copying_score"] <= 1.0  # over its whole vocabulary
+    # Its word-level tokens (w0..w27) have no ordinal meaning: no successor score rather than a meaningless one.
+    successor = result.summary["ov_families"]["successor"]
+    assert successor["applicable"] is False and successor["n_pairs"] == 0
+    assert successor["why_not"] == "its tokenizer has fewer than 8 one-token ordinal pairs (1 -> 2, Monday -> ...)"
+    assert "max_successor_score" not in result.metrics
+
+
+def test_head_detection_scores_successor_heads_where_the_tokenizer_has_ordinal_tokens(local_runs, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    days = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+    words = [str(i) for i in range(1, 21)] + days + ["<|endoftext|>"]
+    folder = tmp_path / "ordinal-gpt2"
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=len(words))
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<|endoftext|>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|endoftext|>").save_pretrained(folder)
+    data = {"n_sequences": 4, "half_length": 10}
+    result = local_runs.run("head_detection", {"model": {"source": "pretrained", "name": str(folder)}, "data": data})[1]
+    successor = result.summary["ov_families"]["successor"]
+    assert successor["applicable"] and successor["n_pairs"] == 19 + 6
+    assert successor["sequences"] == ["numerals (no leading space)", "days (no leading space)"]
+    assert 0.0 <= result.metrics["max_successor_score"] <= 1.0
+    assert all(0.0 <= row["successor"] <= 1.0 for row in result.summary["heads"])
+    assert any(line.startswith(("Successor heads (", "No successor head")) for line in result.findings)
 
 
 def test_composition_scores_on_a_pretrained_model_with_two_layers(local_runs, tmp_path):
@@ -134,6 +163,26 @@ def test_finetune_comparison_refuses_a_text_corpus_and_long_original_data_for_a_
     assert "the model's context is 32" in problems["original_data.half_length"]
     short = {"n_sequences": 8, "half_length": 15}
     assert check_references(Params(base=pretrained_ref, original_data=short), runs=None) == {}
+
+
+def test_successor_heads_after_layer_0_read_the_embedding_plus_what_mlp0_writes(tmp_path):
+    """Gould et al.'s effective embedding: W_E + MLP0(LN2(W_E)), checked against the Hugging Face modules."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from experiments.engine.analysis.ov_circuits import _effective_embedding
+    from experiments.engine.models import PretrainedModelRef, load_model
+    from tests.engine.test_models import ctx
+
+    folder = tmp_path / "two-layer"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=30)).save_pretrained(folder)
+    model = load_model(PretrainedModelRef(name=str(folder)), ctx(tmp_path))
+    reference = GPT2LMHeadModel.from_pretrained(folder).transformer
+    ids = [3, 5, 7]
+    with torch.no_grad():
+        embedded = reference.wte.weight[ids]
+        expected = embedded + reference.h[0].mlp(reference.h[0].ln_2(embedded))
+    assert torch.allclose(_effective_embedding(model, ids), expected, atol=1e-5)
 
 
 def test_causal_tracing_on_a_pretrained_model_tokenizes_the_facts_as_text(local_runs, tmp_path, model_folders_allowed):  # noqa: F811

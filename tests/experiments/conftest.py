@@ -34,14 +34,15 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu,gpu") -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = log_path
         self.env = env
+        self.queues = queues
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> Worker:
-        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "prefork"]
+        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues, "-c", "1", "-P", "prefork"]
         cmd += ["-n", self.name, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -87,10 +88,10 @@ def lifecycle_settings(settings, tmp_path):
 
 @pytest.fixture
 def start_worker(transactional_db, lifecycle_settings, celery_broker, tmp_path):
-    """start_worker(**env) -> a ready Worker; every worker is stopped at the end of the test."""
+    """start_worker(queues="cpu,gpu", **env) -> a ready Worker; every worker is stopped at the end of the test."""
     workers: list[Worker] = []
 
-    def start(**extra_env: str) -> Worker:
+    def start(queues: str = "cpu,gpu", **extra_env: str) -> Worker:
         env = {
             **os.environ,
             **celery_broker,
@@ -102,7 +103,7 @@ def start_worker(transactional_db, lifecycle_settings, celery_broker, tmp_path):
             "SMOKE_ALLOW_EXIT": "1",
             **extra_env,
         }
-        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log")
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log", queues)
         workers.append(worker)
         return worker.start()
 

@@ -13,11 +13,12 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from experiments.models import ExperimentRun, RunStatus
+from experiments.models import ExperimentRun, RunStatus, WorkerQueue
+from experiments.selectors import live_queues, run_waiting_for
 from experiments.services import run_cancel, run_trigger
 from experiments.services import runs as runs_module
 from tests.experiments.conftest import wait_for
-from tests.factories import smoke_spec
+from tests.factories import ExperimentRunFactory, smoke_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -183,3 +184,17 @@ def test_kind_that_always_kills_its_worker_fails_after_the_attempt_limit(start_w
     assert run.attempts == run.max_attempts == 3
     assert "worker process died" in run.error and "giving up" in run.error
     assert worker.process.poll() is None  # the worker itself survived its children
+
+
+def test_a_worker_records_the_queues_it_consumes_and_removes_them_when_it_stops(start_worker, hypothesis, researcher):
+    gpu_run = ExperimentRunFactory(spec=smoke_spec(hypothesis, researcher), queue="gpu", sent_at=None)
+    assert run_waiting_for(gpu_run).startswith("Waiting for a GPU worker")
+    worker = start_worker(queues="cpu")
+    wait_for(lambda: live_queues() == {"cpu"}, timeout=30, what="the worker to record its queue")
+    assert run_waiting_for(gpu_run).startswith("Waiting for a GPU worker")  # a CPU worker does not take it
+    gpu_worker = start_worker(queues="gpu")
+    wait_for(lambda: live_queues() == {"cpu", "gpu"}, timeout=30, what="the GPU worker to record its queue")
+    assert run_waiting_for(ExperimentRun.objects.get(pk=gpu_run.pk)) is None  # queued, running or done: not stuck
+    gpu_worker.stop()
+    worker.stop()
+    assert not WorkerQueue.objects.exists()  # a clean shutdown removes the records at once

@@ -62,6 +62,7 @@ from experiments.engine.analysis.tracing import (
 )
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.facts import (
+    FACTS_MODEL,
     FactPrompts,
     Facts,
     fact_prompts,
@@ -74,7 +75,6 @@ from experiments.engine.facts import (
 from experiments.engine.lean import to_bridge
 from experiments.engine.models import (
     ArtifactResolver,
-    NativeConfig,
     NativeModelRef,
     PretrainedModelRef,
     RunModelRef,
@@ -93,9 +93,6 @@ DEVICE = "gpu"
 SOFT_TIME_LIMIT = 3 * 3600
 TIME_LIMIT = 3 * 3600 + 120
 
-FACTS_MODEL = NativeConfig(
-    n_layers=3, n_heads=4, d_model=64, d_head=16, d_mlp=256, n_ctx=16, d_vocab=136, attn_only=False
-)
 FACTS_TRAINING = TrainingParams(
     model=FACTS_MODEL, data=Facts(), steps=1500, batch_size=64, lr=3e-3, warmup_steps=100, n_checkpoints=1,
     eval_every=500,

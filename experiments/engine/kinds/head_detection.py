@@ -13,8 +13,23 @@ generalised families (see `experiments.engine.analysis.heads`):
   induction head), and the same for each layer's heads together;
 - look-back: attention to q-k for k up to 4, with that k.
 
-A head gets a type or family when its score reaches 0.4. The summary names
-the circuit: its copying heads and look-back heads with their offsets. Some
+Two more families are read from the weights alone (see
+`experiments.engine.analysis.ov_circuits`):
+
+- OV copying (Elhage et al. 2021): the eigenvalue positivity of the head's
+  full OV circuit W_E W_V W_O W_U, sum(λ) / sum(|λ|) in [-1, 1]: near 1 when
+  whatever token the head attends to it raises, near -1 when it suppresses it,
+  near 0 for a random circuit. Exact over the whole vocabulary. Named
+  `ov_copying` to tell it from the in-context `copying` family above.
+- successor (Gould et al. 2023): the share of one-token ordinal tokens
+  (numerals 1-20, number words, days, months, letters...) whose top OV output
+  among the ordinal tokens is their successor. Only a pretrained tokenizer
+  gives tokens an ordinal meaning: for native models and checkpoints trained
+  here it is reported as not applicable, with no score.
+
+A head gets a type or family when its score reaches 0.4 (OV copying: 0.7,
+successor: 0.5). The summary names the circuit: its copying heads and
+look-back heads with their offsets. Some
 small models copy in context with a shifted circuit (look-back heads at k = 2
 and 3, a copying head landing at offset 3): its induction score is near 0,
 its copying score is not. Also reports the loss on each half of the repeated
@@ -24,7 +39,11 @@ How far it holds (docs/science.md, five seeds not used for tuning): default
 2-layer models scored >= 0.5 as induction heads in at least 4 of 5 seeds with
 vocabularies of 64 and 48 and >= 0.5 as copying heads with 96; 1-layer models
 scored below 0.2 on both; the shifted circuit scored near 0 as induction and
-0.36-0.41 per head (0.51 for its layer) as copying, at offset 3.
+0.36-0.41 per head (0.51 for its layer) as copying, at offset 3. OV copying:
+on the five test seeds' default 2-layer models every induction head scored
+0.88-0.98 and above every other head; layer-0 heads lean positive too
+(0.34-0.83, some past 0.7), so OV copying alone does not find induction heads.
+Successor heads are untested on a real pretrained model here.
 """
 
 from __future__ import annotations
@@ -32,6 +51,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from experiments.engine.analysis.heads import FAMILIES, THRESHOLDS, head_scores
+from experiments.engine.analysis.ov_circuits import OV_THRESHOLDS, ov_copying_scores, successor_scores
 from experiments.engine.datasets import RepeatedRandomTokens
 from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
 from experiments.engine.models import ArtifactResolver, ModelRef, load_model
@@ -44,6 +64,7 @@ from experiments.engine.wording import count, head_name, heads_text
 KEY = "head_detection"
 TITLE = "Detect induction, previous-token, duplicate-token and copying heads"
 DEVICE = "cpu"
+VERSION = "2"  # 2: the OV-copying and successor families
 SOFT_TIME_LIMIT = 1800
 TIME_LIMIT = 1860
 _MEANINGS = {
@@ -61,6 +82,12 @@ METRICS = {
     "look_back_offset": "k of the strongest look-back head (1 = previous token).",
     "max_layer_copying_score": "Copying score of the best layer's heads taken together (a circuit spread over "
     "several heads shows here).",
+    "max_ov_copying_score": "Highest OV-copying score (eigenvalue positivity of W_E W_V W_O W_U, -1..1) of any head.",
+    "min_ov_copying_score": "Lowest OV-copying score of any head (near -1: a head that suppresses what it reads).",
+    "n_ov_copying_heads": f"Heads with OV-copying score >= {OV_THRESHOLDS['ov_copying']}.",
+    "max_successor_score": "Highest successor score of any head (0..1): the share of one-token ordinal tokens whose "
+    "top OV output among them is their successor. Absent where not applicable (no tokenizer with ordinal tokens).",
+    "n_successor_heads": f"Heads with successor score >= {OV_THRESHOLDS['successor']} (absent where not applicable).",
     "repeated_first_half_loss": "Loss on the first half of the repeated tokens.",
     "repeated_second_half_loss": "Loss on the second half: far lower when the model copies in context.",
 }
@@ -84,11 +111,15 @@ def run(params: Params, ctx) -> KindResult:
     ctx.progress(0.4, "scoring heads")
     scores = head_scores(model, tokens)
     first, second = repeated_token_losses(model, tokens)
+    ctx.check_cancelled()
+    ctx.progress(0.7, "reading the OV circuits")
+    ov = _ov_families(model)
     by_type = scores.by_type()
-    ctx.save_artifact("head_scores", scores.tensors())
-    ctx.save_artifact("head_scores_heatmap", head_heatmaps(by_type, title="Head scores on repeated random tokens"))
+    ctx.save_artifact("head_scores", scores.tensors() | {name: s.contiguous() for name, s in ov["scores"].items()})
+    title = "Head scores on repeated random tokens; OV copying and successor from the weights"
+    ctx.save_artifact("head_scores_heatmap", head_heatmaps(by_type | ov["scores"], title=title, signed=["ov_copying"]))
     n_layers, n_heads = scores.shape
-    heads = [scores.head_row(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    heads = [_head_row(scores, ov["scores"], layer, head) for layer in range(n_layers) for head in range(n_heads)]
     metrics = {"repeated_first_half_loss": first, "repeated_second_half_loss": second}
     for name, s in by_type.items():
         metrics[f"max_{name}_score"] = float(s.max())
@@ -99,15 +130,55 @@ def run(params: Params, ctx) -> KindResult:
     for family in FAMILIES:
         if circuit[family]:
             metrics[f"{family}_offset"] = circuit[family][0]["offset"]
+    ov_copying = ov["scores"]["ov_copying"]
+    metrics["max_ov_copying_score"] = float(ov_copying.max())
+    metrics["min_ov_copying_score"] = float(ov_copying.min())
+    metrics["n_ov_copying_heads"] = len(ov["heads"]["ov_copying"])
+    if "successor" in ov["scores"]:
+        metrics["max_successor_score"] = float(ov["scores"]["successor"].max())
+        metrics["n_successor_heads"] = len(ov["heads"]["successor"])
     return KindResult(
-        findings=findings(scores, circuit, metrics),
+        findings=findings(scores, circuit, metrics, ov),
         metrics=metrics,
         headline="head_scores_heatmap",
-        summary={"heads": heads, "circuit": circuit, "thresholds": THRESHOLDS},
+        summary={
+            "heads": heads,
+            "circuit": circuit,
+            "ov_families": {"heads": ov["heads"], "successor": ov["successor"]},
+            "thresholds": THRESHOLDS | OV_THRESHOLDS,
+        },
     )
 
 
-def findings(scores, circuit: dict, metrics: dict) -> list[str]:
+def _ov_families(model) -> dict:
+    """The weight-based families: {"scores": {family: [layer, head]}, "heads": {family: [rows, best first]},
+    "successor": whether it applies, on how many ordinal pairs of which sequences, or why not}."""
+    panels = {"ov_copying": ov_copying_scores(model)}
+    successor = successor_scores(model)
+    if successor.scores is not None:
+        panels["successor"] = successor.scores
+    heads = {}
+    for family in ("ov_copying", "successor"):
+        values = panels.get(family)
+        typed = [] if values is None else (values >= OV_THRESHOLDS[family]).nonzero().tolist()
+        rows = [{"layer": layer, "head": head, "score": round(float(values[layer, head]), 4)} for layer, head in typed]
+        heads[family] = sorted(rows, key=lambda row: -row["score"])
+    about = {"applicable": successor.scores is not None, "why_not": successor.why_not,
+             "n_pairs": successor.n_pairs, "sequences": list(successor.sequences)}  # fmt: skip
+    return {"scores": panels, "heads": heads, "successor": about}
+
+
+def _head_row(scores, ov_scores: dict, layer: int, head: int) -> dict:
+    """A head's row of the summary: its repeated-token scores and types, and its OV-family scores and types."""
+    row = scores.head_row(layer, head)
+    for family, values in ov_scores.items():
+        row[family] = round(float(values[layer, head]), 4)
+        if values[layer, head] >= OV_THRESHOLDS[family]:
+            row["types"].append(family)
+    return row
+
+
+def findings(scores, circuit: dict, metrics: dict, ov: dict) -> list[str]:
     n_layers, n_heads = scores.shape
     lines = []
     induction = scores.heads_of_type("induction")
@@ -140,9 +211,53 @@ def findings(scores, circuit: dict, metrics: dict) -> list[str]:
             f"No single head copies, but a layer's heads together do (copying score "
             f"{metrics['max_layer_copying_score']:.2f})."
         )
+    lines.extend(ov_findings(ov, metrics, induction))
     first, second = metrics["repeated_first_half_loss"], metrics["repeated_second_half_loss"]
     lines.append(
         f"Loss on repeated random tokens: {first:.2f} nats on the first half, {second:.2f} on the second"
         + (" (it predicts the repeat)." if first - second >= 0.5 else " (it barely uses the repeat).")
     )
+    return lines
+
+
+def ov_findings(ov: dict, metrics: dict, induction: list[tuple[int, int]]) -> list[str]:
+    """What the weight-based families say: OV-copying heads (and whether the induction heads are among them),
+    successor heads or why there are none to look for."""
+    lines = []
+    copying = ov["heads"]["ov_copying"]
+    threshold = OV_THRESHOLDS["ov_copying"]
+    if copying:
+        named = {(row["layer"], row["head"]) for row in copying}
+        text = (
+            f"{count(len(copying), 'OV-copying head')} (eigenvalue positivity >= {threshold}): "
+            f"{heads_text((row['layer'], row['head']) for row in copying)}; the best scores {copying[0]['score']:.2f}"
+        )
+        if induction:
+            both = [h for h in induction if h in named]
+            text += f"; {len(both)} of the {count(len(induction), 'induction head')} copy what they attend to"
+        lines.append(text + ".")
+    else:
+        lines.append(
+            f"No OV-copying head: the highest eigenvalue positivity is {metrics['max_ov_copying_score']:.2f} "
+            f"(a head needs {threshold})."
+        )
+    if metrics["min_ov_copying_score"] <= -threshold:
+        lines.append(
+            f"Some head suppresses what it attends to (eigenvalue positivity {metrics['min_ov_copying_score']:.2f})."
+        )
+    successor = ov["successor"]
+    if not successor["applicable"]:
+        lines.append(f"Successor heads: not applicable, {successor['why_not']}.")
+    elif ov["heads"]["successor"]:
+        best = ov["heads"]["successor"][0]
+        lines.append(
+            f"Successor heads (map an ordinal token to the next, on {successor['n_pairs']} one-token pairs): "
+            f"{heads_text((row['layer'], row['head']) for row in ov['heads']['successor'])}; "
+            f"{head_name(best['layer'], best['head'])} gets {best['score']:.0%} of them."
+        )
+    else:
+        lines.append(
+            f"No successor head: the best maps {metrics['max_successor_score']:.0%} of {successor['n_pairs']} "
+            f"one-token ordinal tokens to their successor (a head needs {OV_THRESHOLDS['successor']:.0%})."
+        )
     return lines

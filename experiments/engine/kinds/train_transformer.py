@@ -43,6 +43,9 @@ METRICS = {
     "repeated_second_half_loss": "Loss on the second half of repeated random tokens: low means in-context copying.",
     "in_context_gain": "First-half minus second-half loss on repeated random tokens (nats).",
     "n_checkpoints": "How many checkpoints were saved.",
+    "ioi_logit_difference": "Mean logit difference (IO minus S) at the end of 256 IOI prompts with names never used "
+    "in a training prompt (ioi_prompts data only).",
+    "ioi_accuracy": "Share of those prompts where the IO name's logit is above the subject's (ioi_prompts data only).",
     "facts_accuracy": "Top-1 accuracy on the attributes of the training templates (facts data only).",
     "paraphrase_accuracy": "Top-1 accuracy on the attributes of the held-out paraphrase templates (facts data only).",
 }
@@ -67,6 +70,9 @@ def run(params: Params, ctx) -> KindResult:
     if outcome.copied_segment_loss is not None:
         metrics["copied_segment_loss"] = outcome.copied_segment_loss
         metrics["copied_segment_accuracy"] = outcome.copied_segment_accuracy
+    if outcome.ioi_logit_difference is not None:
+        metrics["ioi_logit_difference"] = outcome.ioi_logit_difference
+        metrics["ioi_accuracy"] = outcome.ioi_accuracy
     if outcome.facts_accuracy is not None:
         metrics["facts_accuracy"] = outcome.facts_accuracy
         metrics["paraphrase_accuracy"] = outcome.paraphrase_accuracy
@@ -82,9 +88,12 @@ def run(params: Params, ctx) -> KindResult:
 def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
     model = params.model
     shape = "attention-only" if model.attn_only else "with MLPs"
-    data = {"induction_training": "induction-training data", "markov_text": "Markov text", "facts": "facts"}.get(
-        params.data.source, "the uploaded text"
-    )
+    data = {
+        "induction_training": "induction-training data",
+        "markov_text": "Markov text",
+        "ioi_prompts": "IOI prompts",
+        "facts": "facts",
+    }.get(params.data.source, "the uploaded text")
     lines = [
         f"Trained a {model.n_layers}-layer {shape} model (d_model {model.d_model}, {model.n_heads} heads, "
         f"{summary['n_parameters']:,} parameters) for {params.steps} steps on {data}; final training loss "
@@ -113,6 +122,12 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
         lines.append(
             f"On copied tokens only induction can predict, top-1 accuracy is "
             f"{metrics['copied_segment_accuracy']:.0%} (loss {metrics['copied_segment_loss']:.2f} nats)."
+        )
+    if "ioi_logit_difference" in metrics:
+        lines.append(
+            f"On IOI prompts with names it never saw in one, it prefers the indirect object to the subject by "
+            f"{metrics['ioi_logit_difference']:.2f} nats of logit difference on average, and in "
+            f"{metrics['ioi_accuracy']:.0%} of prompts."
         )
     steps = [c["step"] for c in summary["checkpoints"]]
     if steps:
