@@ -16,6 +16,7 @@ RUNNABLE = {
     2: "train_transformer",
     4: "model_diff",
     5: "grokking_modular_addition",
+    7: "causal_tracing",
     9: "finetune_comparison",
     18: "activation_inversion",
 }
