@@ -12,6 +12,7 @@ from functools import cache
 from experiments.engine.kinds import (
     activation_inversion,
     attention_depth_comparison,
+    attribution_patching,
     checkpoint_pca,
     composition_scores,
     finetune_comparison,
@@ -36,6 +37,7 @@ KIND_MODULES = (
     model_diff,
     finetune_comparison,
     activation_inversion,
+    attribution_patching,
 )
 
 
