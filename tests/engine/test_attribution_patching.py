@@ -100,7 +100,9 @@ def test_spearman_uses_mean_ranks_for_ties_and_is_nan_for_a_constant():
 
 def test_prompt_pairs_encode_in_the_word_vocabulary_with_the_answer_at_the_end():
     other = "Then , Anna and Tom went to the park . Tom gave a ball to"
-    data = PromptPairs(pairs=[_pair()] * 3 + [_pair(other, other.replace(". Tom", ". Max"), answer="Anna", wrong="Tom")])
+    data = PromptPairs(
+        pairs=[_pair()] * 3 + [_pair(other, other.replace(". Tom", ". Max"), answer="Anna", wrong="Tom")]
+    )
     batch = encode_pairs(data, WordEncoder(256), n_ctx=32)
     assert batch.tokens.shape == batch.corrupt.shape
     assert (batch.tokens != batch.corrupt).sum(dim=1).tolist() == [1, 1, 1, 1]
