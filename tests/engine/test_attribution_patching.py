@@ -15,6 +15,7 @@ from experiments.engine.ioi import WordEncoder
 from experiments.engine.kinds import attribution_patching as kind
 from experiments.engine.models import NativeConfig, build_native
 from experiments.engine.prompt_pairs import PairProblems, PromptPairs, encode_pairs
+from tests.engine.test_models import model_folders_allowed, tiny_pretrained  # noqa: F401  (fixtures)
 
 # Small models in the IOI word vocabulary (256 ids, prompts up to 24 tokens).
 IOI_SIZED = {"d_vocab": 256, "n_ctx": 32, "d_model": 32, "d_head": 8}
@@ -199,3 +200,55 @@ def kind_params(raw: dict):
     from experiments.engine.registry import registry
 
     return registry.get("attribution_patching").parse_params(raw)
+
+
+# -- a pretrained model from a local folder (the GPU-worker path) -------------------------------------------------
+
+
+@pytest.fixture
+def ioi_pretrained(
+    tmp_path,
+    model_folders_allowed,  # noqa: F811
+):
+    """A tiny random GPT-2 (2 layers x 2 heads) whose word-level tokenizer knows the IOI words as one token each."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from experiments.engine.ioi import VOCABULARY
+
+    vocab = {word: i for i, word in enumerate(["<|endoftext|>", "<unk>", *VOCABULARY[2:]])}
+    folder = tmp_path / "ioi-gpt2"
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=len(vocab))
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    ).save_pretrained(folder)
+    return {"source": "pretrained", "name": str(folder)}
+
+
+def test_a_pretrained_model_is_analysed_through_its_tokenizer(local_runs, ioi_pretrained):
+    params = {"model": ioi_pretrained, "data": SMALL_IOI, "nodes": ["heads", "neurons"], "top_k": 3}
+    assert kind.check_references(kind_params(params), None) == {}
+    _, result, _ = local_runs.run("attribution_patching", params)
+    assert {"head_spearman", "neuron_spearman", "speedup"} <= set(result.metrics)
+    assert len([row for row in result.summary["circuit"] if row["node"] == "neuron"]) == 3
+    pairs = {"source": "prompt_pairs", "pairs": [_pair(), _pair(answer="Mary", wrong="Anna")] * 2}
+    result = local_runs.run("attribution_patching", {"model": ioi_pretrained, "data": pairs})[1]
+    assert result.summary["n_prompts"] == 4 and "head_spearman" in result.metrics
+
+
+@pytest.mark.usefixtures("model_folders_allowed")
+def test_a_pretrained_tokenizer_that_splits_every_name_is_refused_before_queueing(tiny_pretrained):  # noqa: F811
+    params = kind_params({"model": {"source": "pretrained", "name": str(tiny_pretrained)}, "exact": "never"})
+    problems = kind.check_references(params, None)
+    assert list(problems) == ["model"] and "one token" in problems["model"]
+
+
+def test_prompt_pairs_of_different_lengths_for_a_pretrained_tokenizer_are_refused(ioi_pretrained):
+    pairs = [_pair()] * 3 + [_pair(corrupt="When Mary and John went to the store , Anna Anna gave a drink to")]
+    params = kind_params({"model": ioi_pretrained, "data": {"source": "prompt_pairs", "pairs": pairs}})
+    problems = kind.check_references(params, None)
+    assert list(problems) == ["data.pairs.3.corrupt"] and "pair 3" in problems["data.pairs.3.corrupt"]
