@@ -21,9 +21,7 @@ native model (its word vocabulary must hold the IOI words), a pretrained Hugging
 (its tokenizer; one-token names only), or none: then the run first trains the project's IOI model
 (`training`, the recipe of docs/science.md) and analyses it, a few minutes on one CPU core.
 
-How robust (docs/science.md, "Attribution patching"): on the IOI model trained here, attribution patching ranked
-the heads as exact patching did with Spearman ≥ 0.7 on every seed nobody tuned with; the largest estimates were
-the last layer's name-mover-like heads, which exact patching also put first.
+How robust (docs/science.md, "Attribution patching"): RESULTS PENDING.
 """
 
 from __future__ import annotations
