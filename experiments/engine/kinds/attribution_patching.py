@@ -21,7 +21,13 @@ native model (its word vocabulary must hold the IOI words), a pretrained Hugging
 (its tokenizer; one-token names only), or none: then the run first trains the project's IOI model
 (`training`, the recipe of docs/science.md) and analyses it, a few minutes on one CPU core.
 
-How robust (docs/science.md, "Attribution patching"): RESULTS PENDING.
+How robust (docs/science.md, "Attribution patching"): on the IOI model trained here with held-out names (the
+default), Spearman over its 12 heads was 0.93 on the tuning seed and 0.85 and 0.77 on two seeds drawn after the
+defaults were fixed, 4 of the top 5 heads shared, 6-7x faster than exact patching. The misses were layer-0 heads
+(the S-inhibition-like head that reads S2 from END), always underestimated, once by 2.3x; on training names,
+where the model is sure (logit difference 8.6), that head's exact effect (-5.7) was estimated at -0.4 and the
+correlation fell to 0.45: attention saturation (Kramar et al. 2024). Read the estimate's top nodes as candidates
+for exact patching, which this kind runs beside them whenever it can.
 """
 
 from __future__ import annotations
