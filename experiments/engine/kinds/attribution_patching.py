@@ -19,7 +19,7 @@ or `prompt_pairs` (a researcher's own clean/corrupted pairs with an answer and a
 logit difference at the last token). Models: a checkpoint of a `train_transformer` run on `ioi_prompts`, a
 native model (its word vocabulary must hold the IOI words), a pretrained Hugging Face model from a local folder
 (its tokenizer; one-token names only), or none: then the run first trains the project's IOI model
-(`training`, the recipe of docs/science.md) and analyses it, a few minutes on one CPU core.
+(`training`, the recipe of docs/science.md) and analyses it: about seven minutes of one CPU core.
 
 How robust (docs/science.md, "Attribution patching"): on the IOI model trained here with held-out names (the
 default), Spearman over its 12 heads was 0.93 on the tuning seed and 0.85 and 0.77 on two seeds drawn after the
