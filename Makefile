@@ -81,3 +81,4 @@ benchmarks: install
 	$(PY) benchmarks/ablation.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/grokking.py
+	$(PY) benchmarks/patching.py

@@ -140,3 +140,32 @@ def guess_heatmaps(examples: Sequence[dict], *, title: str) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-60, tickfont={"size": 9})
     return fig
+
+
+def signed_head_heatmaps(panels: dict[str, Tensor], *, title: str, value: str) -> go.Figure:
+    """Layer x head heatmaps of signed values on one colour scale, centred on 0 (blue below, red above), side by
+    side: e.g. estimated and exact patching effects."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
+    bound = max(float(scores.abs().max()) for scores in panels.values()) or 1.0
+    for col, (name, scores) in enumerate(panels.items(), start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=scores.tolist(),
+                x=[f"H{h}" for h in range(scores.shape[1])],
+                y=[f"L{layer}" for layer in range(scores.shape[0])],
+                text=[[f"{v:.2f}" for v in row] for row in scores.tolist()] if scores.numel() <= 400 else None,
+                texttemplate="%{text}" if scores.numel() <= 400 else None,
+                coloraxis="coloraxis",
+                hovertemplate=f"{name}<br>%{{y}}%{{x}}: %{{z:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_layout(
+        title=title,
+        coloraxis={"colorscale": "RdBu", "reversescale": True, "cmid": 0, "cmin": -bound, "cmax": bound,
+                   "colorbar": {"title": value}},
+        height=320 + 20 * len(scores),
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -63,3 +63,43 @@ def head_patching(
         per_replica = logits.view(n_heads, batch, *logits.shape[1:])
         effects[layer] = torch.stack([metric(per_replica[head]).mean() for head in range(n_heads)]).cpu()
     return HeadPatching(clean_value, corrupt_value, effects - clean_value)
+
+
+@torch.no_grad()
+def neuron_patching(
+    bridge,
+    clean: Int[Tensor, "batch pos"],
+    corrupt: Int[Tensor, "batch pos"],
+    metric: Metric,
+    *,
+    max_rows: int = 1024,
+) -> Float[Tensor, "layer neuron"]:
+    """Patch every MLP neuron's post-activation (`blocks.{l}.mlp.hook_post`) from the corrupted run into the clean
+    run, one neuron at a time: patched − clean per neuron. Neurons are patched in replicas of the batch, as many
+    at once as fit in `max_rows` prompts per forward pass (at least one)."""
+    if clean.shape != corrupt.shape:
+        raise ValueError(f"clean {tuple(clean.shape)} and corrupted {tuple(corrupt.shape)} prompts differ in shape")
+    n_layers, d_mlp = bridge.cfg.n_layers, bridge.cfg.d_mlp
+    batch = clean.shape[0]
+    names = [f"blocks.{layer}.mlp.hook_post" for layer in range(n_layers)]
+    _, cache = bridge.run_with_cache(corrupt, names_filter=lambda name: name in names)
+    clean_value = float(metric(bridge(clean)).mean())
+    per_pass = max(1, max_rows // batch)
+    effects = torch.empty(n_layers, d_mlp)
+    for layer in range(n_layers):
+        source = cache[names[layer]]  # [batch, pos, d_mlp]
+        for start in range(0, d_mlp, per_pass):
+            neurons = range(start, min(start + per_pass, d_mlp))
+
+            def patch(post: Tensor, hook, source: Tensor = source, neurons: range = neurons) -> Tensor:
+                post = post.clone().view(len(neurons), batch, *post.shape[1:])
+                for replica, neuron in enumerate(neurons):
+                    post[replica, :, :, neuron] = source[:, :, neuron]
+                return post.view(len(neurons) * batch, *post.shape[2:])
+
+            logits = bridge.run_with_hooks(clean.repeat(len(neurons), 1), fwd_hooks=[(names[layer], patch)])
+            per_replica = logits.view(len(neurons), batch, *logits.shape[1:])
+            effects[layer, neurons.start : neurons.stop] = torch.stack(
+                [metric(per_replica[replica]).mean() for replica in range(len(neurons))]
+            ).cpu()
+    return effects - clean_value

@@ -12,6 +12,7 @@ from functools import cache
 from experiments.engine.kinds import (
     activation_inversion,
     attention_depth_comparison,
+    attribution_patching,
     causal_tracing,
     checkpoint_pca,
     composition_scores,
@@ -38,6 +39,7 @@ KIND_MODULES = (
     finetune_comparison,
     activation_inversion,
     causal_tracing,
+    attribution_patching,
 )
 
 

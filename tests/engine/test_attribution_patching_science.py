@@ -1,0 +1,32 @@
+"""Science: attribution patching ranks the IOI model's heads as exact activation patching does.
+
+The issue's claim: on the IOI model trained here, Spearman's rank correlation over heads between the attribution
+estimates and exact per-head patching (IOI prompts with held-out names against their ABC corruption, metric the
+logit difference IO − S at END) is at least 0.7.
+
+Each run is the kind's default spec, the catalogue's spec for idea #3: it trains the IOI model with the lead's
+recipe (3 layers x 4 heads, attention-only, 3000 steps of 128 rows, names-only loss) and analyses it.
+
+Tuning: the recipe was tuned by the lead on seed 1; the kind's own defaults (256 held-out-name prompts, exact
+patching of every head) were fixed on the seed-1 checkpoint (Spearman 0.93 on held-out names, 0.45 on training
+names, where the model is saturated: docs/science.md). Test seeds 721060381 and 311379725 were drawn with
+`secrets.randbelow(10**9)` after that (with a third, 6586578, not run for lack of time). They gave Spearman 0.85
+and 0.77 (clean / ABC logit difference 2.31 / 0.31 and 0.89 / 0.06). Each takes about 430 s of one core (the
+training): this test is longer than the suite's three-minute aim.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TEST_SEEDS = (721060381, 311379725)
+
+
+@pytest.mark.parametrize("seed", TEST_SEEDS)
+def test_attribution_patching_ranks_the_ioi_models_heads_as_exact_patching_does(local_runs, seed):
+    result = local_runs.run("attribution_patching", {}, seed=seed)[1]
+    metrics = result.metrics
+    assert metrics["clean_logit_difference"] > metrics["corrupt_logit_difference"] + 0.5  # it does IOI
+    assert metrics["head_spearman"] >= 0.7
