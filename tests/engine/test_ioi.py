@@ -123,5 +123,5 @@ def test_a_pretrained_tokenizer_with_fewer_than_three_one_token_names_is_refused
     ref = tiny_gpt2_with_names(tmp_path / "gpt2-two-names", (*HELD_OUT_NAMES[:2], *TRAIN_NAMES[:5]))
     problems = check_references(Params(model=ref), runs=None)
     assert list(problems) == ["model"]
-    assert "writes only 2 of the 24 held-out names as one token" in problems["model"]
+    assert "writes only 2 of the 24 names data.names selects ('held_out') as one token" in problems["model"]
     assert check_references(Params(model=ref, data={"names": "all"}), runs=None) == {}

@@ -163,10 +163,10 @@ def _tokenizer_problems(params: Params) -> dict[str, str]:
     usable = one_token_names(tokenizer, names)
     if len(usable) >= MIN_NAMES:
         return {}
-    which = params.data.names.replace("_", "-")
     return {
-        "model": f"This model's tokenizer writes only {len(usable)} of the {len(names)} {which} names as one token; "
-        f"IOI needs at least {MIN_NAMES} one-token names (try data.names 'all')."
+        "model": f"This model's tokenizer writes only {len(usable)} of the {len(names)} names data.names selects "
+        f"('{params.data.names}') as one token; IOI needs at least {MIN_NAMES} one-token names"
+        + ("." if params.data.names == "all" else " (try data.names 'all').")
     }
 
 
