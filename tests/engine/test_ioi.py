@@ -32,7 +32,9 @@ def test_ioi_on_a_checkpoint_reports_performance_attribution_patching_and_roles(
     _, result, ctx = local_runs.run("ioi", {"model": checkpoint, "data": DATA, "top_k": 3})
     assert set(ioi.METRICS) == set(result.metrics)
     assert 0 <= result.metrics["accuracy"] <= 1 and 0 <= result.metrics["top_k_last_layer_fraction"] <= 1
-    assert result.headline == "circuit" and {"circuit", "attribution", "end_attention", "roles"} <= set(ctx.artifacts)
+    assert result.headline == "circuit" and {"circuit", "attribution", "end_attention", "roles", "role_table"} <= set(
+        ctx.artifacts
+    )
     heads = read(ctx, "roles")["heads"]
     assert len(heads) == 4 and [row["rank"] for row in heads] == [1, 2, 3, 4]
     assert abs(heads[0]["patching"]) >= abs(heads[-1]["patching"])

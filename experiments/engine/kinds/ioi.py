@@ -207,6 +207,7 @@ def run(params: Params, ctx) -> KindResult:
     ctx.save_artifact("attribution", attribution_figure(analysis))
     ctx.save_artifact("end_attention", attention_figure(analysis, candidates(analysis, top)))
     ctx.save_artifact("roles", {"heads": rows, "rules": RULES})
+    ctx.save_artifact("role_table", role_table(rows))
     ctx.progress(1.0, "done")
     summary = {
         **analysis.summary(),
@@ -344,6 +345,26 @@ def attention_figure(analysis: IOIAnalysis, heads: list[tuple[int, int]]) -> go.
     ])  # fmt: skip
     fig.update_layout(barmode="group", title="Where the candidate heads look from END", yaxis_title="mean attention",
                       yaxis_range=[0, 1])  # fmt: skip
+    return fig
+
+
+def role_table(rows: list[dict], limit: int = 24) -> go.Figure:
+    """The role candidates table: the heads by |patching effect|, their numbers and roles."""
+    shown = rows[:limit]
+    columns = {
+        "head": [head_name(r["layer"], r["head"]) for r in shown],
+        "roles": [", ".join(ROLE_LABELS[role] for role in r["roles"]) or "—" for r in shown],
+        "patching": [f"{r['patching']:+.3f}" for r in shown],
+        "DLA": [f"{r['dla']:+.3f}" for r in shown],
+        "END→IO": [f"{r['attn_io']:.2f}" for r in shown],
+        "END→S": [f"{r['attn_s']:.2f}" for r in shown],
+        "S2+1→S1+1": [f"{r['induction']:.2f}" for r in shown],
+        "S2→S1": [f"{r['duplicate_token']:.2f}" for r in shown],
+        "→ previous": [f"{r['previous_token']:.2f}" for r in shown],
+    }
+    fig = go.Figure(go.Table(header={"values": list(columns)}, cells={"values": list(columns.values())}))
+    fig.update_layout(title=f"Role candidates: the {len(shown)} heads with the largest patching effects",
+                      height=140 + 24 * len(shown))  # fmt: skip
     return fig
 
 
