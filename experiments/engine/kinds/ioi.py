@@ -19,7 +19,7 @@ patching effect), DLA and patching heatmaps, END attention of the candidate head
 
 The model: a checkpoint of a `train_transformer` run on `ioi_prompts`, a pretrained Hugging Face model from a
 local folder (its own tokenizer; only names it writes as one token are used), or, with no model given, the
-project's IOI model trained inside the run first (`training`, ~3 minutes on one core).
+project's IOI model trained inside the run first (`training`, about two minutes on one core).
 
 GPT-2 small on a GPU worker (the weights copied to a folder under PRETRAINED_MODEL_DIRS, e.g. /models/gpt2):
 
@@ -32,9 +32,14 @@ the largest effects (negative name movers 10.7 and 11.10; S-inhibition 7.3, 7.9,
 names differ from the paper's, so expect a logit difference of the same order, not the same number. Not run
 here (no GPT-2 weights on these machines): only a tiny random GPT-2 is tested.
 
-How robust (docs/science.md, "IOI"): see the section; the science test checks on untuned seeds that the
-trained model's logit difference on held-out names is at least 2, that its top head by patching sits in the
-last layer and attends from END to IO, and that mean-ablating its top 3 heads costs more than any other 3.
+How robust (docs/science.md, "IOI"): the default model trained here (3 layers x 4 heads, d_model 64, 3000
+steps of batch 64 on the names of `ioi_prompts` with roll calls that repeat a list of names; about two minutes
+on one core) reached a held-out logit difference of 11-14 on all three untuned test seeds and on tuning seeds 3
+and 4 (at 2000 steps one of two earlier test seeds stayed on the loss plateau). Its circuit is not the paper's:
+the head with the largest patching effect attends from END to the repeated name S2 (0.86-0.97) and writes
+against S directly (positive DLA on IO − S): it suppresses S, in layer 1 or the last layer, and no head met the
+name-mover rule. Models trained with roll calls of random names learned the paper's picture on the training names
+(layer-0 heads reading S2, name movers in layers 1-2) but reached only ~1.2 on held-out names.
 """
 
 from __future__ import annotations
@@ -67,11 +72,13 @@ DEVICE = "gpu"
 SOFT_TIME_LIMIT = 3600
 TIME_LIMIT = 3660
 MIN_NAMES = 3
-# The model trained here when a spec names none (docs/science.md, "IOI"): the lead's IOI_MODEL, trained only on
-# the names (answers and roll calls).
-IOI_TRAINING = TrainingParams(
-    data=IOIPrompts(train_on="names"), steps=3000, batch_size=64, lr=1e-3, n_checkpoints=1, eval_every=500
-)
+# The model trained here when a spec names none (docs/science.md, "IOI"): the IOI model at d_model 64, trained on
+# the names only (answers and roll calls), with roll calls that repeat a list of names in order.
+IOI_TRAINING = TrainingParams.model_validate({
+    "model": {"d_model": 64, "d_head": 16},
+    "data": {"source": "ioi_prompts", "train_on": "names", "roll_call_fraction": 0.25, "roll_call_order": "repeated"},
+    "steps": 3000, "batch_size": 64, "n_checkpoints": 1, "eval_every": 500,
+})  # fmt: skip
 
 ROLE_COLORS = {
     "name_mover": "#dc2626",
