@@ -140,3 +140,19 @@ def test_repeated_roll_calls_say_a_list_of_distinct_names_again_in_the_same_orde
         called = row[1::2].tolist()
         size = next(k for k in range(2, 6) if called[k:] == called[:-k])
         assert len(set(called[:size])) == size
+
+
+def test_findings_say_when_the_top_head_suppresses_s_instead_of_moving_io():
+    import torch
+
+    from experiments.engine.analysis.ioi import ROLES, IOIAnalysis
+
+    analysis = IOIAnalysis(
+        n_layers=2, n_heads=1, logit_diff=5.0, accuracy=1.0, corrupt_logit_diff=0.0,
+        dla=torch.tensor([[0.1], [3.0]]), patching=torch.tensor([[-0.5], [-4.0]]),
+        attn_io=torch.tensor([[0.3], [0.0]]), attn_s=torch.tensor([[0.3], [0.95]]), roles={r: [] for r in ROLES},
+    )  # fmt: skip
+    top = analysis.top_heads(1)
+    lines = findings(analysis, top, ioi._metrics(analysis, top, ablated=1.0))
+    assert lines[1].endswith("It reads the repeated name and pushes it down: it suppresses S rather than moving IO.")
+    assert lines[-1] == "No head meets any role rule."

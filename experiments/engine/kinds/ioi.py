@@ -402,6 +402,8 @@ def findings(analysis: IOIAnalysis, top: list[tuple[int, int]], metrics: dict) -
         f"{metrics['top_head_dla']:+.2f} directly (DLA) and looks from END mostly at {looks} "
         f"({metrics['top_head_attn_io']:.2f} to IO, {metrics['top_head_attn_s']:.2f} to S)."
     )
+    if looks != "IO" and metrics["top_head_dla"] > 0:
+        lines[-1] += " It reads the repeated name and pushes it down: it suppresses S rather than moving IO."
     lines.append(
         f"Mean-ablating the top {count(len(top), 'head')} ({heads_text(top)}) together costs "
         f"{metrics['top_k_ablation_cost']:.2f} of the logit difference."
