@@ -20,6 +20,7 @@ from experiments.engine.kinds import (
     grokking_modular_addition,
     head_ablation,
     head_detection,
+    ioi,
     model_diff,
     smoke,
     train_transformer,
@@ -40,6 +41,7 @@ KIND_MODULES = (
     activation_inversion,
     causal_tracing,
     attribution_patching,
+    ioi,
 )
 
 
