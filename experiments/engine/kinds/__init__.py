@@ -18,6 +18,7 @@ from experiments.engine.kinds import (
     grokking_modular_addition,
     head_ablation,
     head_detection,
+    ioi_replication,
     model_diff,
     smoke,
     train_transformer,
@@ -36,6 +37,7 @@ KIND_MODULES = (
     model_diff,
     finetune_comparison,
     activation_inversion,
+    ioi_replication,
 )
 
 
