@@ -170,21 +170,28 @@ def test_references_a_word_model_cannot_read_are_named():
     assert list(problems) == ["models.1"] and "vocabulary of at least" in problems["models.1"]
 
 
-def _word_gpt2(folder, *, words, n_layer: int = 1, seed: int = 0):
-    """A tiny random GPT-2 with a word-level tokenizer over `words` (names are one token when listed)."""
+def _word_model(folder, model, words) -> dict:
+    """Save a Hugging Face model with a word-level tokenizer over `words` (a name is one token when listed)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
+    model.save_pretrained(folder)
     vocab = {word: i for i, word in enumerate(words)} | {"<unk>": len(words), "<|endoftext|>": len(words) + 1}
-    torch.manual_seed(seed)
-    config = GPT2Config(n_layer=n_layer, n_embd=16, n_head=2, n_positions=32, vocab_size=len(vocab))
-    GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
     ).save_pretrained(folder)
     return {"source": "pretrained", "name": str(folder)}
+
+
+def _word_gpt2(folder, *, words, n_layer: int = 1, seed: int = 0) -> dict:
+    """A tiny random GPT-2 with a word-level tokenizer over `words`."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=n_layer, n_embd=16, n_head=2, n_positions=32, vocab_size=len(words) + 2)
+    return _word_model(folder, GPT2LMHeadModel(config), words)
 
 
 WORDS = [w for w in VOCABULARY if not w.startswith("<")]
@@ -247,3 +254,29 @@ def test_pretrained_models_read_the_same_prompts_with_the_names_they_share(
     assert result.summary["shared_names"] == len(HELD_OUT_NAMES) - 4
     assert [p["label"] for p in ctx.parts] == ["a", "b"]
     assert [row["n_layers"] for row in result.summary["models"]] == [2, 1]
+
+
+def test_the_gpu_configurations_architectures_run_through_their_bridges(
+    local_runs,
+    tmp_path,
+    model_folders_allowed,  # noqa: F811
+):
+    """GPT-2, GPT-NeoX (Pythia's) and OPT, tiny and random, compared in one run as GPT-2 small, Pythia-160M and
+    OPT-125M would be on a GPU worker."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, OPTConfig, OPTForCausalLM
+
+    size = len(WORDS) + 2
+    ends = {"bos_token_id": size - 1, "eos_token_id": size - 1}
+    torch.manual_seed(0)
+    neox = GPTNeoXConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                         max_position_embeddings=32, vocab_size=size, **ends)  # fmt: skip
+    opt = OPTConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, ffn_dim=32, max_position_embeddings=32,
+                    vocab_size=size, word_embed_proj_dim=16, pad_token_id=size - 1, **ends)  # fmt: skip
+    models = [
+        _word_gpt2(tmp_path / "gpt2", words=WORDS, n_layer=2),
+        _word_model(tmp_path / "pythia", GPTNeoXForCausalLM(neox), WORDS),
+        _word_model(tmp_path / "opt", OPTForCausalLM(opt), WORDS),
+    ]
+    _, result, ctx = local_runs.run("ioi_replication", {"models": models, "data": DATA, "top_k": 2})
+    _check_result(result, ctx, 3)
+    assert [p["label"] for p in ctx.parts] == ["gpt2", "pythia", "opt"]

@@ -410,6 +410,11 @@ def findings(rows: list[dict], metrics: dict) -> list[str]:
             f"The reference does not do the task (logit difference {reference['logit_diff']:.2f} <= 0): there is no "
             "circuit to replicate, so every score is 0."
         )
+    elif not reference["roles"]["name_mover"]:
+        lines.append(
+            "The reference has no name-mover candidate: what the others are compared with lacks the core of the "
+            "paper's circuit, so a high score means they resemble the reference, not that they replicate the paper."
+        )
     for r in others:
         lines.append(
             f"{r['label']}: logit difference {r['logit_diff']:.2f} ({r['logit_difference_ratio']:.0%} of the "
