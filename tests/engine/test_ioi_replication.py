@@ -280,3 +280,23 @@ def test_the_gpu_configurations_architectures_run_through_their_bridges(
     _, result, ctx = local_runs.run("ioi_replication", {"models": models, "data": DATA, "top_k": 2})
     _check_result(result, ctx, 3)
     assert [p["label"] for p in ctx.parts] == ["gpt2", "pythia", "opt"]
+
+
+def test_findings_state_the_score_each_model_and_the_roles_they_share():
+    reference, other = circuit(3, 4, SMALL), circuit(12, 12, GPT2, logit_diff=1.5)
+    rows = [
+        kind.model_row("3-layer", reference, None, 5),
+        kind.model_row("gpt2", other, compare(reference, other, k=5), 5),
+    ]
+    lines = kind.findings(rows, kind.run_metrics(rows))
+    assert lines[0].startswith("replication_score 0.50: 1 model against the reference 3-layer (logit difference 3.00")
+    assert "name movers L2H1, L2H3" in lines[0]
+    assert lines[1] == (
+        "gpt2: logit difference 1.50 (50% of the reference's, capped at 100%), name movers L9H9, L10H0, 5 of 5 top "
+        "heads matched by role: score 0.50."
+    )
+    assert lines[2] == ("Roles among every model's top heads: name mover, S-inhibition, induction, duplicate-token.")
+    assert kind.model_findings(rows[1], rows[0])[-1].endswith("name movers yes: score 0.50.")
+    silent = circuit(3, 4, {(2, 0): (-1.0, None)})
+    rows[0] = kind.model_row("silent", silent, None, 5)
+    assert "no name-mover candidate" in kind.findings(rows, kind.run_metrics(rows))[1]
