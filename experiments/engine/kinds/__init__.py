@@ -18,6 +18,7 @@ from experiments.engine.kinds import (
     grokking_modular_addition,
     head_ablation,
     head_detection,
+    ioi,
     ioi_replication,
     model_diff,
     smoke,
@@ -37,6 +38,7 @@ KIND_MODULES = (
     model_diff,
     finetune_comparison,
     activation_inversion,
+    ioi,
     ioi_replication,
 )
 
