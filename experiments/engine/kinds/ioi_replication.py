@@ -19,7 +19,8 @@ has_name_movers × logit_difference_ratio × role_matched_overlap (`ioi_replicat
 same prompts: the evaluation names are restricted to those every compared tokenizer writes as one token.
 
 Without `models`, the run trains `seeds` models of the project's IOI recipe (`train`, default `IOI_TRAINING`)
-itself, with seeds run seed, run seed + 1, ..., each a part with its training series; the first is the reference.
+itself (`IOI_TRAINING` of the `ioi` kind by default: one recipe for both kinds), with seeds run seed, run seed + 1,
+..., each a part with its training series and final loss; the first is the reference.
 
 GPU configuration (a worker with the models under PRETRAINED_MODEL_DIRS, say /models): GPT-2 small first, as
 the reference, then the models of the same size,
@@ -66,6 +67,8 @@ from experiments.engine.ioi import (
     prompts_for,
 )
 from experiments.engine.kinds._inputs import model_shape
+from experiments.engine.kinds.ioi import IOI_TRAINING
+from experiments.engine.kinds.ioi import ROLE_COLORS as IOI_ROLE_COLORS
 from experiments.engine.lean import to_bridge
 from experiments.engine.models import (
     ArtifactResolver,
@@ -91,9 +94,6 @@ TIME_LIMIT = 3 * 3600 + 120
 MIN_NAMES = 3  # an IOI prompt needs IO, S and the corrupting C
 TRAINING_SHARE = 0.8  # of a trained model's part of the progress bar
 
-# The project's IOI model (training.IOI_MODEL on ioi_prompts).
-IOI_TRAINING = TrainingParams(data=IOIPrompts(), n_checkpoints=1)
-
 METRICS = {
     "replication_score": "Mean over the models other than the reference (the first) of has_name_movers (0/1) × "
     "logit difference ratio (clipped to [0, 1]) × role-matched overlap of the top-k heads; in [0, 1].",
@@ -118,6 +118,7 @@ PART_METRICS = {
     "role_matched_overlap": "Other models: share of top-k heads matched one-to-one with the reference's by role, "
     f"sign of effect and depth fraction (within {DEPTH_TOLERANCE}).",
     "score": "Other models: has_name_movers × logit_difference_ratio × role_matched_overlap.",
+    "final_loss": "Trained here: mean training loss over the last 50 steps (nats per token).",
 }
 SERIES = TRAINING_SERIES
 ROLE_LABELS = {
@@ -131,9 +132,7 @@ ROLE_LABELS = {
 }
 ROLE_SHORT = {"name_mover": "NM", "negative_name_mover": "NNM", "s_inhibition": "SI", "induction": "IND",
               "duplicate_token": "DT", "previous_token": "PT", UNLABELLED: ""}  # fmt: skip
-ROLE_COLORS = {"name_mover": "#dc2626", "negative_name_mover": "#7c3aed", "s_inhibition": "#ea580c",
-               "induction": "#2563eb", "duplicate_token": "#0891b2", "previous_token": "#16a34a",
-               UNLABELLED: "#d1d5db"}  # fmt: skip
+ROLE_COLORS = {role: IOI_ROLE_COLORS[role] for role in ROLE_ORDER} | {UNLABELLED: IOI_ROLE_COLORS[""]}  # as `ioi`
 ROLES = (*ROLE_ORDER, UNLABELLED)
 
 
@@ -262,13 +261,13 @@ def model_label(ref) -> str:
 
 
 def _sources(params: Params, ctx) -> list[tuple[str, object]]:
-    """(label, loader(report)) of each model, the reference first."""
+    """(label, loader(report) -> (model, {metric: value})) of each model, the reference first."""
     if params.models is not None:
-        return [(model_label(ref), lambda report, ref=ref: load_model(ref, ctx)) for ref in params.models]
+        return [(model_label(ref), lambda report, ref=ref: (load_model(ref, ctx), {})) for ref in params.models]
 
     def trained(report, i: int):
         outcome = train(params.train, _Reseeded(ctx, ctx.seed + i), name_prefix=f"model{i}-", on_progress=report)
-        return to_bridge(outcome.model, device=ctx.device).eval()
+        return to_bridge(outcome.model, device=ctx.device).eval(), {"final_loss": outcome.final_loss}
 
     return [(f"seed {ctx.seed + i}", lambda report, i=i: trained(report, i)) for i in range(params.seeds)]
 
@@ -286,7 +285,7 @@ def run(params: Params, ctx) -> KindResult:
         with ctx.part(f"model{i}", label) as part:
             trains = params.models is None
             analysis_start = share * (i + (TRAINING_SHARE if trains else 0))
-            model = load(within(ctx.progress, share * i, analysis_start, f"{label}: training, "))
+            model, training = load(within(ctx.progress, share * i, analysis_start, f"{label}: training, "))
             report = within(ctx.progress, analysis_start, share * (i + 1), f"{label}: ")
             report(0.0, "patching every head")
             batch = prompts_for(params.data, _SharedNames(encoder_for(model), names), n_ctx=model.cfg.n_ctx)
@@ -295,7 +294,7 @@ def run(params: Params, ctx) -> KindResult:
             replication = compare(analyses[0], analysis, params.top_k) if i else None
             row = model_row(label, analysis, replication, params.top_k)
             rows.append(row)
-            part.metrics = part_metrics(row)
+            part.metrics = part_metrics(row) | training
             part.findings = model_findings(row, rows[0])
             report(1.0, "analysed")
             del model
