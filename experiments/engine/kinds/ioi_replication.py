@@ -18,9 +18,9 @@ reference) show the same circuit:
 has_name_movers × logit_difference_ratio × role_matched_overlap (`ioi_replication.RULE`). Every model reads the
 same prompts: the evaluation names are restricted to those every compared tokenizer writes as one token.
 
-Without `models`, the run trains `seeds` models of the project's IOI recipe (`train`, default `IOI_TRAINING`)
-itself (`IOI_TRAINING` of the `ioi` kind by default: one recipe for both kinds), with seeds run seed, run seed + 1,
-..., each a part with its training series and final loss; the first is the reference.
+Without `models`, the run trains `seeds` models itself (`train`; by default the `ioi` kind's `IOI_TRAINING`, one
+recipe for both kinds), with seeds run seed, run seed + 1, ..., each a part with its training series and final
+loss; the first is the reference.
 
 GPU configuration (a worker with the models under PRETRAINED_MODEL_DIRS, say /models): GPT-2 small first, as
 the reference, then the models of the same size,
