@@ -448,10 +448,10 @@ def logit_difference_figure(rows: list[dict]) -> go.Figure:
             row=1, col=1,
         )  # fmt: skip
     others = rows[1:]
-    factors = (("name movers", lambda r: float(r["has_name_movers"]), "#dc2626"),
-               ("logit difference ratio", lambda r: r["logit_difference_ratio"], "#2563eb"),
-               ("role-matched overlap", lambda r: r["role_matched_overlap"], "#ea580c"),
-               ("score", lambda r: r["score"], "#111827"))  # fmt: skip
+    factors = (("has name movers", lambda r: float(r["has_name_movers"]), "#fca5a5"),
+               ("logit difference ratio", lambda r: r["logit_difference_ratio"], "#93c5fd"),
+               ("role-matched overlap", lambda r: r["role_matched_overlap"], "#fdba74"),
+               ("score (their product)", lambda r: r["score"], "#111827"))  # fmt: skip
     for name, value, color in factors:
         fig.add_trace(
             go.Bar(x=[r["label"] for r in others], y=[value(r) for r in others], name=name, marker_color=color),
@@ -497,29 +497,39 @@ def role_map_figure(rows: list[dict], analyses: list[IOIAnalysis]) -> go.Figure:
 
 def depth_figure(rows: list[dict]) -> go.Figure:
     """Every model's top heads at their depth fraction, coloured by role, sized by |patching effect|: the
-    structure the role-matched overlap compares."""
+    structure the role-matched overlap compares. Heads of one layer are spread a little apart vertically."""
+    placed = []  # (row index, vertical offset, head)
+    for i, r in enumerate(rows):
+        by_layer: dict[int, list[dict]] = {}
+        for h in r["top_heads"]:
+            by_layer.setdefault(h["layer"], []).append(h)
+        for same in by_layer.values():
+            placed += [(i, 0.15 * (j - (len(same) - 1) / 2), h) for j, h in enumerate(same)]
+    biggest = [max((abs(h["effect"]) for h in r["top_heads"]), default=1.0) or 1.0 for r in rows]
     fig = go.Figure()
     for role in ROLES:
-        points = [(r["label"], h) for r in rows for h in r["top_heads"] if h["role"] == role]
+        points = [(i, offset, h) for i, offset, h in placed if h["role"] == role]
         if not points:
             continue
-        biggest = {r["label"]: max((abs(h["effect"]) for h in r["top_heads"]), default=1.0) or 1.0 for r in rows}
         fig.add_trace(
             go.Scatter(
-                x=[h["depth"] for _, h in points], y=[label for label, _ in points], mode="markers",
+                x=[h["depth"] for _, _, h in points], y=[i + offset for i, offset, _ in points], mode="markers",
                 name=ROLE_LABELS[role],
-                marker={"color": ROLE_COLORS[role], "size": [8 + 22 * abs(h["effect"]) / biggest[label]
-                                                             for label, h in points],
-                        "symbol": ["circle" if h["effect"] < 0 else "circle-open" for _, h in points],
+                marker={"color": ROLE_COLORS[role], "size": [8 + 22 * abs(h["effect"]) / biggest[i]
+                                                             for i, _, h in points],
+                        "symbol": ["circle" if h["effect"] < 0 else "circle-open" for _, _, h in points],
                         "line": {"width": 2, "color": ROLE_COLORS[role]}},
-                text=[f"{head_name(h['layer'], h['head'])}, patching {h['effect']:+.3f}" for _, h in points],
-                hovertemplate="%{y}: %{text}<extra>" + ROLE_LABELS[role] + "</extra>",
+                text=[f"{rows[i]['label']}: {head_name(h['layer'], h['head'])}, patching {h['effect']:+.3f}"
+                      for i, _, h in points],
+                hovertemplate="%{text}<extra>" + ROLE_LABELS[role] + "</extra>",
             )
         )  # fmt: skip
     fig.update_xaxes(range=[0, 1], title_text="depth fraction (layer + 0.5) / n_layers")
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(
+        tickvals=list(range(len(rows))), ticktext=[r["label"] for r in rows], range=[len(rows) - 0.5, -0.5]
+    )
     fig.update_layout(
         title="Top heads by |patching effect| (filled: carries the task; open: opposes it)",
-        height=160 + 50 * len(rows),
+        height=200 + 70 * len(rows),
     )
     return fig
