@@ -26,6 +26,7 @@ from tests.engine.test_models import model_folders_allowed  # noqa: F401  (fixtu
 
 TINY_IOI = {"n_layers": 2, "n_heads": 2, "d_model": 16, "d_head": 8, "n_ctx": 32, "d_vocab": 256}
 DATA = {"n_prompts": 16}
+HELD_OUT = {"n_prompts": 16, "names": "held_out"}
 
 
 def circuit(n_layers: int, n_heads: int, heads: dict, *, logit_diff: float = 3.0) -> IOIAnalysis:
@@ -200,10 +201,10 @@ WORDS = [w for w in VOCABULARY if not w.startswith("<")]
 def test_tokenizers_that_share_too_few_names_are_refused(tmp_path, model_folders_allowed):  # noqa: F811
     a = _word_gpt2(tmp_path / "a", words=[w for w in WORDS if w not in HELD_OUT_NAMES[:12]])
     b = _word_gpt2(tmp_path / "b", words=[w for w in WORDS if w not in HELD_OUT_NAMES[12:]])
-    problems = kind.check_references(kind.Params(models=[a, b]), runs=None)
+    problems = kind.check_references(kind.Params(models=[a, b], data=HELD_OUT), runs=None)
     assert list(problems) == ["models"] and "share only 0 of the 24 names" in problems["models"]
     none = _word_gpt2(tmp_path / "none", words=[w for w in WORDS if w not in HELD_OUT_NAMES])
-    problems = kind.check_references(kind.Params(models=[a, none]), runs=None)
+    problems = kind.check_references(kind.Params(models=[a, none], data=HELD_OUT), runs=None)
     assert list(problems) == ["models.1"] and "Only 0 of the 24 names" in problems["models.1"]
 
 
@@ -249,7 +250,7 @@ def test_pretrained_models_read_the_same_prompts_with_the_names_they_share(
     are evaluated on the 20 names they share."""
     a = _word_gpt2(tmp_path / "a", words=WORDS, n_layer=2)
     b = _word_gpt2(tmp_path / "b", words=[w for w in WORDS if w not in HELD_OUT_NAMES[:4]], seed=1)
-    _, result, ctx = local_runs.run("ioi_replication", {"models": [a, b], "data": DATA, "top_k": 2})
+    _, result, ctx = local_runs.run("ioi_replication", {"models": [a, b], "data": HELD_OUT, "top_k": 2})
     _check_result(result, ctx, 2)
     assert result.summary["shared_names"] == len(HELD_OUT_NAMES) - 4
     assert [p["label"] for p in ctx.parts] == ["a", "b"]
