@@ -24,7 +24,11 @@ Training batches (`ioi_training_batch`) mix complete prompts (with the answer)
 from the training names with "roll calls" (comma-separated lists of names from
 *all* names, some repeated): a model sees every name, held-out ones included, but
 never a held-out name in an IOI sentence, as a pretrained model has read every
-name but is tested on sentences it has not seen.
+name but is tested on sentences it has not seen. With `roll_call_order="repeated"`
+a roll call says a short list of distinct names and then says it again in the same
+order, so predicting it means finding each name's earlier copy: the model learns
+that matching for every name, and its IOI circuit then works on held-out names
+too (docs/science.md, "IOI").
 """
 
 from __future__ import annotations
@@ -118,6 +122,12 @@ class IOIPrompts(KindParams):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Which prompts (independent of the run's seed).")
     roll_call_fraction: float = Field(
         0.25, ge=0, le=0.9, description="Training only: the share of rows that are roll calls of all names."
+    )
+    roll_call_order: Literal["random", "repeated"] = Field(
+        "random",
+        description="Training only: roll calls draw names at random from a pool of 6 (some repeat), or repeat a "
+        "list of 2-5 distinct names in the same order (which trains matching a name to its earlier copy for every "
+        "name, held-out ones included).",
     )
     train_on: Literal["all_tokens", "names"] = Field(
         "all_tokens",
@@ -351,9 +361,14 @@ def ioi_training_batch(
         answer[row, len(ids) - 1] = True
     comma, names = WORD_IDS[","], torch.tensor([WORD_IDS[n] for n in NAMES])
     for row in range(len(prompts), batch):
-        # "Anna , Bob , Anna , ...": names drawn from a short list so that some repeat.
-        pool = names[torch.randperm(len(names), generator=generator)[:6]]
-        called = pool[torch.randint(0, len(pool), (length // 2,), generator=generator)]
+        if ref.roll_call_order == "repeated":
+            # "Anna , Bob , Carl , Anna , Bob , Carl , ...": a list of distinct names said again in the same order.
+            size = int(torch.randint(2, 6, (1,), generator=generator))
+            called = names[torch.randperm(len(names), generator=generator)[:size]].repeat(length)[: length // 2]
+        else:
+            # "Anna , Bob , Anna , ...": names drawn from a short list so that some repeat.
+            pool = names[torch.randperm(len(names), generator=generator)[:6]]
+            called = pool[torch.randint(0, len(pool), (length // 2,), generator=generator)]
         ids = torch.stack([called, torch.full_like(called, comma)], dim=1).flatten()[: length - 1]
         tokens[row, 0] = BOS
         tokens[row, 1:] = ids

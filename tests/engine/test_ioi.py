@@ -127,3 +127,16 @@ def test_a_pretrained_tokenizer_with_fewer_than_three_one_token_names_is_refused
     assert list(problems) == ["model"]
     assert "writes only 2 of the 24 names data.names selects ('held_out') as one token" in problems["model"]
     assert check_references(Params(model=ref, data={"names": "all"}), runs=None) == {}
+
+
+def test_repeated_roll_calls_say_a_list_of_distinct_names_again_in_the_same_order():
+    import torch
+
+    from experiments.engine.ioi import IOIPrompts, ioi_training_batch
+
+    ref = IOIPrompts(roll_call_fraction=0.5, roll_call_order="repeated")
+    tokens, _, _ = ioi_training_batch(ref, batch=16, length=32, d_vocab=256, generator=torch.Generator().manual_seed(0))
+    for row in tokens[8:]:
+        called = row[1::2].tolist()
+        size = next(k for k in range(2, 6) if called[k:] == called[:-k])
+        assert len(set(called[:size])) == size

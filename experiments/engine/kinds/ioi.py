@@ -90,6 +90,14 @@ ROLE_LABELS = {
     "duplicate_token": "duplicate-token heads",
     "previous_token": "previous-token heads",
 }
+ROLE_NAMES = {  # one head's role, for legends and tables
+    "name_mover": "name mover",
+    "negative_name_mover": "negative name mover",
+    "s_inhibition": "S-inhibition",
+    "induction": "induction",
+    "duplicate_token": "duplicate-token",
+    "previous_token": "previous-token",
+}
 METRICS = {
     "logit_diff": "Mean logit difference IO − S at END on the clean prompts.",
     "accuracy": "Share of clean prompts where IO's logit is above S's.",
@@ -295,7 +303,7 @@ def circuit_figure(analysis: IOIAnalysis, top: list[tuple[int, int]]) -> go.Figu
             continue
         fig.add_trace(go.Scatter(
             x=[lay for lay, _ in members], y=[h for _, h in members], mode="markers+text",
-            name=role.replace("_", " ") or "no role",
+            name=ROLE_NAMES.get(role, "no role"),
             text=[head_name(*h) for h in members], textposition="top center",
             marker={"color": ROLE_COLORS[role], "line": {"color": "#111827", "width": 1},
                     "size": [12 + 38 * abs(float(analysis.patching[h])) / largest for h in members]},
@@ -306,13 +314,13 @@ def circuit_figure(analysis: IOIAnalysis, top: list[tuple[int, int]]) -> go.Figu
         ))  # fmt: skip
     fig.add_trace(go.Scatter(
         x=[logits_at], y=[(analysis.n_heads - 1) / 2], mode="markers+text", text=["logits (IO − S)"],
-        textposition="middle right", marker={"symbol": "square", "size": 18, "color": "#111827"}, showlegend=False,
+        textposition="bottom center", marker={"symbol": "square", "size": 18, "color": "#111827"}, showlegend=False,
         hoverinfo="skip",
     ))  # fmt: skip
     fig.update_layout(
         title=f"IOI circuit candidates (top {len(top)} heads by patching effect and role heads); logit difference "
         f"{analysis.logit_diff:.2f}",
-        xaxis={"title": "layer", "tickvals": list(range(analysis.n_layers + 1)),
+        xaxis={"title": "layer", "tickvals": list(range(analysis.n_layers + 1)), "range": [-0.5, logits_at + 0.5],
                "ticktext": [f"L{i}" for i in range(analysis.n_layers)] + ["out"]},
         yaxis={"title": "head", "autorange": "reversed"}, height=360 + 14 * analysis.n_heads,
     )  # fmt: skip
@@ -338,7 +346,7 @@ def attribution_figure(analysis: IOIAnalysis) -> go.Figure:
 
 
 def attention_figure(analysis: IOIAnalysis, heads: list[tuple[int, int]]) -> go.Figure:
-    labels = [f"{head_name(*h)} {_role(analysis, *h).replace('_', ' ')}".strip() for h in heads]
+    labels = [f"{head_name(*h)} {ROLE_NAMES.get(_role(analysis, *h), '')}".strip() for h in heads]
     fig = go.Figure([
         go.Bar(name="END → IO", x=labels, y=[float(analysis.attn_io[h]) for h in heads], marker_color="#dc2626"),
         go.Bar(name="END → S1 + S2", x=labels, y=[float(analysis.attn_s[h]) for h in heads], marker_color="#6b7280"),
@@ -353,18 +361,21 @@ def role_table(rows: list[dict], limit: int = 24) -> go.Figure:
     shown = rows[:limit]
     columns = {
         "head": [head_name(r["layer"], r["head"]) for r in shown],
-        "roles": [", ".join(ROLE_LABELS[role] for role in r["roles"]) or "—" for r in shown],
+        "roles": [", ".join(ROLE_NAMES[role] for role in r["roles"]) or "—" for r in shown],
         "patching": [f"{r['patching']:+.3f}" for r in shown],
         "DLA": [f"{r['dla']:+.3f}" for r in shown],
         "END→IO": [f"{r['attn_io']:.2f}" for r in shown],
         "END→S": [f"{r['attn_s']:.2f}" for r in shown],
         "S2+1→S1+1": [f"{r['induction']:.2f}" for r in shown],
         "S2→S1": [f"{r['duplicate_token']:.2f}" for r in shown],
-        "→ previous": [f"{r['previous_token']:.2f}" for r in shown],
+        "p→p−1": [f"{r['previous_token']:.2f}" for r in shown],
     }
-    fig = go.Figure(go.Table(header={"values": list(columns)}, cells={"values": list(columns.values())}))
+    widths = [1, 3.2, 1, 1, 1, 1, 1.2, 1, 1.1]  # the roles column holds up to a few names
+    fig = go.Figure(
+        go.Table(columnwidth=widths, header={"values": list(columns)}, cells={"values": list(columns.values())})
+    )
     fig.update_layout(title=f"Role candidates: the {len(shown)} heads with the largest patching effects",
-                      height=140 + 24 * len(shown))  # fmt: skip
+                      height=160 + 30 * len(shown))  # fmt: skip
     return fig
 
 
