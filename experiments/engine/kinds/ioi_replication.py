@@ -15,7 +15,9 @@ reference) show the same circuit:
   (layer + 0.5) / n_layers; see `analysis.ioi_replication`)?
 
 `replication_score` (in [0, 1]) = the mean, over the models other than the reference, of
-has_name_movers × logit_difference_ratio × role_matched_overlap (`ioi_replication.RULE`). Every model reads the
+has_name_movers × logit_difference_ratio × role_matched_overlap (`ioi_replication.RULE`); it is left out when the
+reference has no name-mover candidate or a logit difference <= 0 (nothing to replicate: a criterion on it is then
+inconclusive), and `mean_score` gives the same mean regardless. Every model reads the
 same prompts: the evaluation names are restricted to those every compared tokenizer writes as one token. By
 default they are the training names of the synthetic models: on held-out names the first working recipe's model
 (seed 1) had no name-mover candidate at all, so the comparison would measure generalisation (which the `ioi` kind
@@ -99,7 +101,10 @@ TRAINING_SHARE = 0.8  # of a trained model's part of the progress bar
 
 METRICS = {
     "replication_score": "Mean over the models other than the reference (the first) of has_name_movers (0/1) × "
-    "logit difference ratio (clipped to [0, 1]) × role-matched overlap of the top-k heads; in [0, 1].",
+    "logit difference ratio (clipped to [0, 1]) × role-matched overlap of the top-k heads; in [0, 1]. Absent when "
+    "the reference has no name-mover candidate or a logit difference <= 0: there is no circuit to replicate, and a "
+    "criterion on it is then inconclusive.",
+    "mean_score": "Mean of the per-model scores, reported even when the reference has no circuit to replicate.",
     "n_models": "Models compared, the reference included.",
     "n_with_name_movers": "Models with at least one name-mover candidate, the reference included.",
     "reference_logit_diff": "The reference's mean logit difference IO − S at END (nats).",
@@ -354,13 +359,21 @@ def part_metrics(row: dict) -> dict:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def has_circuit(row: dict) -> bool:
+    """Whether the reference has something to replicate: it does the task and has a name-mover candidate."""
+    return row["logit_diff"] > 0 and bool(row["roles"]["name_mover"])
+
+
 def run_metrics(rows: list[dict]) -> dict:
+    """The run's metrics; replication_score only when the reference has a circuit to replicate (without it, a
+    criterion on the score is inconclusive rather than refuted)."""
     others = rows[1:]
-    return {
-        "replication_score": sum(r["score"] for r in others) / len(others),
+    score = {"replication_score": sum(r["score"] for r in others) / len(others)} if has_circuit(rows[0]) else {}
+    return score | {
         "n_models": len(rows),
         "n_with_name_movers": sum(bool(r["roles"]["name_mover"]) for r in rows),
         "reference_logit_diff": rows[0]["logit_diff"],
+        "mean_score": sum(r["score"] for r in others) / len(others),
         "mean_logit_difference_ratio": sum(r["logit_difference_ratio"] for r in others) / len(others),
         "mean_role_matched_overlap": sum(r["role_matched_overlap"] for r in others) / len(others),
         "min_score": min(r["score"] for r in others),
@@ -403,8 +416,9 @@ def model_findings(row: dict, reference: dict) -> list[str]:
 def findings(rows: list[dict], metrics: dict) -> list[str]:
     """The comparison in words: the score, then each model against the reference, then the shared roles."""
     reference, others = rows[0], rows[1:]
+    score = metrics.get("replication_score")
     lines = [
-        f"replication_score {metrics['replication_score']:.2f}: {len(others)} "
+        (f"replication_score {score:.2f}" if score is not None else "No replication_score") + f": {len(others)} "
         f"{'model' if len(others) == 1 else 'models'} against the reference {reference['label']} (logit difference "
         f"{reference['logit_diff']:.2f}, accuracy {reference['accuracy']:.0%}, name movers "
         f"{heads_text(reference['roles']['name_mover'])})."
@@ -412,12 +426,12 @@ def findings(rows: list[dict], metrics: dict) -> list[str]:
     if reference["logit_diff"] <= 0:
         lines.append(
             f"The reference does not do the task (logit difference {reference['logit_diff']:.2f} <= 0): there is no "
-            "circuit to replicate, so every score is 0."
+            "circuit to replicate, so every score is 0 and replication_score is left out (inconclusive)."
         )
     elif not reference["roles"]["name_mover"]:
         lines.append(
-            "The reference has no name-mover candidate: what the others are compared with lacks the core of the "
-            "paper's circuit, so a high score means they resemble the reference, not that they replicate the paper."
+            "The reference has no name-mover candidate: it lacks the core of the paper's circuit, so there is nothing "
+            "to replicate and replication_score is left out (inconclusive); the per-model scores are still shown."
         )
     for r in others:
         lines.append(
