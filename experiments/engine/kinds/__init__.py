@@ -21,6 +21,7 @@ from experiments.engine.kinds import (
     head_ablation,
     head_detection,
     ioi,
+    ioi_replication,
     model_diff,
     smoke,
     train_transformer,
@@ -42,6 +43,7 @@ KIND_MODULES = (
     causal_tracing,
     attribution_patching,
     ioi,
+    ioi_replication,
 )
 
 
