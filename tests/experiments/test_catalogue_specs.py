@@ -9,14 +9,17 @@ from tests.factories import IdeaFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-# Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#12 and #13 add the
-# language-model circuits and the behavioural hypotheses).
+# Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#13 adds the behavioural
+# hypotheses).
 RUNNABLE = {
     1: "attention_depth_comparison",
     2: "train_transformer",
+    3: "attribution_patching",
     4: "model_diff",
     5: "grokking_modular_addition",
+    6: "ioi_replication",
     7: "causal_tracing",
+    8: "ioi",
     9: "finetune_comparison",
     18: "activation_inversion",
 }
@@ -36,6 +39,7 @@ def test_each_runnable_idea_gets_its_spec_once(capsys):
         # A hypothesis' spec pre-registers what would support or refute it; an open question's need not.
         assert (spec.criterion is not None) == (spec.idea.kind == "hypothesis"), spec.idea.legacy_number
     assert specs[9].criterion["metric"] == "new_circuit_fraction" and specs[9].criterion["if_met"] == "supports"
+    assert specs[6].criterion["metric"] == "replication_score" and specs[6].criterion["threshold"] == 0.5
 
 
 def test_attaching_needs_the_catalogue_and_the_user():
