@@ -8,6 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from experiments.engine.analysis.ranks import spearman
 from experiments.engine.analysis.tracing import (
     CATEGORIES,
     Site,
@@ -15,7 +16,6 @@ from experiments.engine.analysis.tracing import (
     position_categories,
     recovered_by_category,
     resample_corruption,
-    spearman,
     trace,
 )
 from experiments.engine.facts import (

@@ -232,21 +232,3 @@ def recovered_by_category(
         if where.any():
             out[k] = gained[where].sum() / lost[where].sum()
     return out
-
-
-def spearman(a: Tensor, b: Tensor) -> float:
-    """Spearman's rank correlation of two equally long vectors (ties get their mean rank); NaN when either is
-    constant."""
-    ra, rb = _ranks(a.double()), _ranks(b.double())
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denominator = (ra.norm() * rb.norm()).item()
-    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
-
-
-def _ranks(x: Tensor) -> Tensor:
-    order = torch.argsort(x)
-    ranks = torch.empty_like(x)
-    ranks[order] = torch.arange(len(x), dtype=x.dtype)
-    _, inverse = torch.unique(x, return_inverse=True)
-    sums = torch.zeros(int(inverse.max()) + 1, dtype=x.dtype).index_add_(0, inverse, ranks)
-    return (sums / torch.bincount(inverse).to(x.dtype))[inverse]

@@ -48,6 +48,7 @@ import torch
 from plotly.subplots import make_subplots
 from pydantic import Field, field_validator, model_validator
 
+from experiments.engine.analysis.ranks import spearman
 from experiments.engine.analysis.tracing import (
     CATEGORIES,
     Site,
@@ -57,7 +58,6 @@ from experiments.engine.analysis.tracing import (
     position_categories,
     recovered_by_category,
     resample_corruption,
-    spearman,
     trace,
 )
 from experiments.engine.errors import EngineError, ModelNotAvailable

@@ -72,7 +72,7 @@ from experiments.engine.ioi import (
     prompts_for,
 )
 from experiments.engine.kinds._inputs import model_shape
-from experiments.engine.kinds.ioi import IOI_TRAINING
+from experiments.engine.kinds.ioi import IOI_TRAINING, ROLE_NAMES
 from experiments.engine.kinds.ioi import ROLE_COLORS as IOI_ROLE_COLORS
 from experiments.engine.lean import to_bridge
 from experiments.engine.models import (
@@ -129,15 +129,7 @@ PART_METRICS = {
     "final_loss": "Trained here: mean training loss over the last 50 steps (nats per token).",
 }
 SERIES = TRAINING_SERIES
-ROLE_LABELS = {
-    "name_mover": "name mover",
-    "negative_name_mover": "negative name mover",
-    "s_inhibition": "S-inhibition",
-    "induction": "induction",
-    "duplicate_token": "duplicate-token",
-    "previous_token": "previous-token",
-    UNLABELLED: "other",
-}
+ROLE_LABELS = {**ROLE_NAMES, UNLABELLED: "other"}
 ROLE_SHORT = {"name_mover": "NM", "negative_name_mover": "NNM", "s_inhibition": "SI", "induction": "IND",
               "duplicate_token": "DT", "previous_token": "PT", UNLABELLED: ""}  # fmt: skip
 ROLE_COLORS = {role: IOI_ROLE_COLORS[role] for role in ROLE_ORDER} | {UNLABELLED: IOI_ROLE_COLORS[""]}  # as `ioi`
