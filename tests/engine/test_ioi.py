@@ -156,3 +156,24 @@ def test_findings_say_when_the_top_head_suppresses_s_instead_of_moving_io():
     lines = findings(analysis, top, ioi._metrics(analysis, top, ablated=1.0))
     assert lines[1].endswith("It reads the repeated name and pushes it down: it suppresses S rather than moving IO.")
     assert lines[-1] == "No head meets any role rule."
+
+
+def test_head_detection_names_the_ioi_roles_when_given_ioi_prompts(local_runs, checkpoint):
+    from experiments.engine.analysis.ioi import ROLES
+
+    params = {"model": checkpoint, "data": {"n_sequences": 4, "half_length": 10}, "ioi": DATA}
+    result = local_runs.run("head_detection", params)[1]
+    assert {f"n_ioi_{role}_heads" for role in ROLES} <= set(result.metrics)
+    assert set(result.summary["ioi_roles"]) == set(ROLES)
+    assert all(isinstance(row["ioi_roles"], list) for row in result.summary["heads"])
+    assert result.findings[-1].startswith("On IOI prompts (logit difference")
+
+
+def test_head_detection_refuses_ioi_prompts_a_model_cannot_read(local_runs):
+    from experiments.engine.kinds.head_detection import Params as HeadParams
+    from experiments.engine.kinds.head_detection import check_references as check_heads
+
+    small = {"source": "native", "config": {"d_vocab": 64, "n_ctx": 64, "d_model": 16, "n_heads": 2, "d_head": 8}}
+    params = HeadParams.model_validate({"model": small, "ioi": DATA})
+    assert "vocabulary of 64" in check_heads(params, local_runs)["ioi"]
+    assert check_heads(HeadParams.model_validate({"model": small}), local_runs) == {}

@@ -44,6 +44,12 @@ on the five test seeds' default 2-layer models every induction head scored
 0.88-0.98 and above every other head; layer-0 heads lean positive too
 (0.34-0.83, some past 0.7), so OV copying alone does not find induction heads.
 Successor heads are untested on a real pretrained model here.
+
+IOI roles, where the data allow: with `ioi` (IOI prompts, for a model trained
+on ioi_prompts or a pretrained one whose tokenizer has one-token names), each
+head also gets the roles of the `ioi` kind's analysis (name mover, negative
+name mover, S-inhibition, induction, duplicate-token, previous-token on the
+IOI prompts; its rules are in `experiments.engine.analysis.ioi`).
 """
 
 from __future__ import annotations
@@ -51,9 +57,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from experiments.engine.analysis.heads import FAMILIES, THRESHOLDS, head_scores
+from experiments.engine.analysis.ioi import ROLES, analyse_ioi
 from experiments.engine.analysis.ov_circuits import OV_THRESHOLDS, ov_copying_scores, successor_scores
 from experiments.engine.datasets import RepeatedRandomTokens
+from experiments.engine.ioi import IOIPrompts, ioi_batch
 from experiments.engine.kinds._inputs import data_fits_model, repeated_tokens_for
+from experiments.engine.kinds.ioi import ROLE_LABELS, ioi_model_problem
 from experiments.engine.models import ArtifactResolver, ModelRef, load_model
 from experiments.engine.params import KindParams
 from experiments.engine.plots import head_heatmaps
@@ -64,7 +73,7 @@ from experiments.engine.wording import count, head_name, heads_text
 KEY = "head_detection"
 TITLE = "Detect induction, previous-token, duplicate-token and copying heads"
 DEVICE = "cpu"
-VERSION = "2"  # 2: the OV-copying and successor families
+VERSION = "3"  # 2: the OV-copying and successor families; 3: IOI roles
 SOFT_TIME_LIMIT = 1800
 TIME_LIMIT = 1860
 _MEANINGS = {
@@ -88,6 +97,11 @@ METRICS = {
     "max_successor_score": "Highest successor score of any head (0..1): the share of one-token ordinal tokens whose "
     "top OV output among them is their successor. Absent where not applicable (no tokenizer with ordinal tokens).",
     "n_successor_heads": f"Heads with successor score >= {OV_THRESHOLDS['successor']} (absent where not applicable).",
+    **{
+        f"n_ioi_{role}_heads": f"With `ioi` prompts: heads the IOI analysis names {role.replace('_', '-')} candidates."
+        for role in ROLES
+    },
+    "ioi_logit_difference": "With `ioi` prompts: the mean logit difference IO − S at END.",
     "repeated_first_half_loss": "Loss on the first half of the repeated tokens.",
     "repeated_second_half_loss": "Loss on the second half: far lower when the model copies in context.",
 }
@@ -96,11 +110,19 @@ METRICS = {
 class Params(KindParams):
     model: ModelRef = Field(description="The model to examine.")
     data: RepeatedRandomTokens = Field(RepeatedRandomTokens(n_sequences=64, half_length=31))
+    ioi: IOIPrompts | None = Field(
+        None,
+        description="IOI prompts to name the IOI roles as well (a model trained on ioi_prompts, or a pretrained "
+        "one whose tokenizer writes names as one token).",
+    )
 
 
 def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
-    """Before a run is queued: the sequences fit the model's context."""
-    return data_fits_model(params.data, params.model, runs)
+    """Before a run is queued: the sequences fit the model's context, and the IOI prompts, if asked for, fit
+    the model."""
+    problems = data_fits_model(params.data, params.model, runs)
+    problem = ioi_model_problem(params.model, params.ioi, runs) if params.ioi is not None else None
+    return problems | ({"ioi": problem} if problem else {})
 
 
 def run(params: Params, ctx) -> KindResult:
@@ -130,6 +152,15 @@ def run(params: Params, ctx) -> KindResult:
     for family in FAMILIES:
         if circuit[family]:
             metrics[f"{family}_offset"] = circuit[family][0]["offset"]
+    ioi = None
+    if params.ioi is not None:
+        ctx.progress(0.8, "naming the IOI roles")
+        ioi = analyse_ioi(model.eval(), ioi_batch(params.ioi, model, device=ctx.device))
+        for row in heads:
+            row["ioi_roles"] = ioi.roles_of(row["layer"], row["head"])
+        for role in ROLES:
+            metrics[f"n_ioi_{role}_heads"] = len(ioi.roles[role])
+        metrics["ioi_logit_difference"] = ioi.logit_diff
     ov_copying = ov["scores"]["ov_copying"]
     metrics["max_ov_copying_score"] = float(ov_copying.max())
     metrics["min_ov_copying_score"] = float(ov_copying.min())
@@ -138,7 +169,7 @@ def run(params: Params, ctx) -> KindResult:
         metrics["max_successor_score"] = float(ov["scores"]["successor"].max())
         metrics["n_successor_heads"] = len(ov["heads"]["successor"])
     return KindResult(
-        findings=findings(scores, circuit, metrics, ov),
+        findings=findings(scores, circuit, metrics, ov) + (ioi_findings(ioi) if ioi is not None else []),
         metrics=metrics,
         headline="head_scores_heatmap",
         summary={
@@ -146,8 +177,17 @@ def run(params: Params, ctx) -> KindResult:
             "circuit": circuit,
             "ov_families": {"heads": ov["heads"], "successor": ov["successor"]},
             "thresholds": THRESHOLDS | OV_THRESHOLDS,
+            **({"ioi_roles": {role: [list(h) for h in ioi.roles[role]] for role in ROLES}} if ioi is not None else {}),
         },
     )
+
+
+def ioi_findings(ioi) -> list[str]:
+    named = [f"{ROLE_LABELS[role]}: {heads_text(ioi.roles[role])}" for role in ROLES if ioi.roles[role]]
+    return [
+        f"On IOI prompts (logit difference {ioi.logit_diff:.2f}), "
+        + ("; ".join(named) + "." if named else "no head meets an IOI role's rule.")
+    ]
 
 
 def _ov_families(model) -> dict:

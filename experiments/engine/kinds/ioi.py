@@ -152,37 +152,42 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
         if not isinstance(params.training.data, IOIPrompts):
             return {"training.data": "The model trained here must be trained on ioi_prompts."}
         return {}
-    if isinstance(params.model, PretrainedModelRef):
-        return _tokenizer_problems(params)
+    problem = ioi_model_problem(params.model, params.data, runs)
+    return {"model": problem} if problem else {}
+
+
+def ioi_model_problem(model: ModelRef, data: IOIPrompts, runs: ArtifactResolver) -> str | None:
+    """Why IOI prompts `data` cannot be put to `model` (any kind that analyses IOI checks this), or None."""
+    if isinstance(model, PretrainedModelRef):
+        return _tokenizer_problem(model, data)
     try:
-        shape = model_shape(params.model, runs)
+        shape = model_shape(model, runs)
     except ModelNotAvailable:
-        return {}  # the platform's own check names a missing checkpoint
+        return None  # the platform's own check names a missing checkpoint
     if shape.d_vocab < len(VOCABULARY) or shape.n_ctx < MAX_PROMPT_WORDS + 1:
-        return {
-            "model": f"The model has a vocabulary of {shape.d_vocab} and a context of {shape.n_ctx}; IOI prompts in "
-            f"the word vocabulary need at least {len(VOCABULARY)} and {MAX_PROMPT_WORDS + 1} (train it on "
-            "ioi_prompts)."
-        }
-    return {}
+        return (
+            f"The model has a vocabulary of {shape.d_vocab} and a context of {shape.n_ctx}; IOI prompts in the word "
+            f"vocabulary need at least {len(VOCABULARY)} and {MAX_PROMPT_WORDS + 1} (train it on ioi_prompts)."
+        )
+    return None
 
 
-def _tokenizer_problems(params: Params) -> dict[str, str]:
+def _tokenizer_problem(model: PretrainedModelRef, data: IOIPrompts) -> str | None:
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(resolve_pretrained_dir(params.model.name)), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(resolve_pretrained_dir(model.name)), local_files_only=True)
     except (ModelNotAvailable, OSError, ValueError):
-        return {}  # the model's folder is checked elsewhere; the worker reports a tokenizer it cannot read
-    names = names_for(params.data)
+        return None  # the model's folder is checked elsewhere; the worker reports a tokenizer it cannot read
+    names = names_for(data)
     usable = one_token_names(tokenizer, names)
     if len(usable) >= MIN_NAMES:
-        return {}
-    return {
-        "model": f"This model's tokenizer writes only {len(usable)} of the {len(names)} names data.names selects "
-        f"('{params.data.names}') as one token; IOI needs at least {MIN_NAMES} one-token names"
-        + ("." if params.data.names == "all" else " (try data.names 'all').")
-    }
+        return None
+    return (
+        f"This model's tokenizer writes only {len(usable)} of the {len(names)} names data.names selects "
+        f"('{data.names}') as one token; IOI needs at least {MIN_NAMES} one-token names"
+        + ("." if data.names == "all" else " (try data.names 'all').")
+    )
 
 
 def run(params: Params, ctx) -> KindResult:
