@@ -178,9 +178,13 @@ def test_bad_input_is_refused_beside_its_field_in_the_browser_and_by_the_server(
 
 
 @pytest.mark.parametrize(
-    "kind", ["grokking_modular_addition", "model_diff", "finetune_comparison", "activation_inversion", "causal_tracing"]
-)
-def test_each_training_dynamics_kind_builds_its_form_and_submits_its_defaults(
+    "kind",
+    [
+        "grokking_modular_addition", "model_diff", "finetune_comparison", "activation_inversion", "causal_tracing",
+        "ioi", "ioi_replication", "attribution_patching",
+    ],
+)  # fmt: skip
+def test_each_kind_that_trains_its_own_model_builds_its_form_and_submits_its_defaults(
     page, live_server, researcher, idea, kind
 ):
     log_in(page, researcher, f"{add_url(idea)}?kind={kind}")
