@@ -54,7 +54,6 @@ from experiments.engine.ioi import (
     encoder_for,
     prompts_for,
 )
-from experiments.engine.kinds.ioi import IOI_TRAINING
 from experiments.engine.lean import to_bridge
 from experiments.engine.models import (
     ArtifactResolver,
@@ -77,7 +76,7 @@ from experiments.engine.prompt_pairs import (
 )
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
-from experiments.engine.training import TrainingParams, train
+from experiments.engine.training import IOI_MODEL, TrainingParams, train
 from experiments.engine.wording import count, head_name
 
 KEY = "attribution_patching"
@@ -97,7 +96,16 @@ ATTRIBUTION_ROWS = 256  # prompts per attribution pass (the estimates of several
 
 # The model trained here when a spec names none: the lead's IOI recipe (docs/science.md): names-only loss, a tenth
 # of the rows roll calls, batch 128; the answer loss drops in a phase change near step 800.
-DEFAULT_TRAINING = IOI_TRAINING  # the ioi kind's recipe: one IOI model for every circuit kind
+# The first IOI recipe (random roll calls, batch 128): it learns IOI on the training names on every seed tried, and
+# its science test was measured with it. The ioi kind's IOI_TRAINING (repeated roll calls) generalises to held-out
+# names but stayed on the loss plateau for one of this test's seeds (721060381).
+DEFAULT_TRAINING = TrainingParams(
+    model=IOI_MODEL,
+    data=IOIPrompts(train_on="names", roll_call_fraction=0.1),
+    steps=3000,
+    batch_size=128,
+    n_checkpoints=1,
+)
 
 METRICS = {
     "clean_logit_difference": "Mean logit difference (answer − wrong answer; IO − S for IOI) at END on the clean "
