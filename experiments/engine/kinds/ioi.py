@@ -331,11 +331,13 @@ def circuit_figure(analysis: IOIAnalysis, top: list[tuple[int, int]]) -> go.Figu
         hoverinfo="skip",
     ))  # fmt: skip
     fig.update_layout(
-        title=f"IOI circuit candidates (top {len(top)} heads by patching effect and role heads); logit difference "
-        f"{analysis.logit_diff:.2f}",
+        title=f"IOI circuit: the top {len(top)} heads by patching and the role heads<br>"
+        f"<sup>logit difference {analysis.logit_diff:.2f}; size = patching effect</sup>",
         xaxis={"title": "layer", "tickvals": list(range(analysis.n_layers + 1)), "range": [-0.5, logits_at + 0.5],
                "ticktext": [f"L{i}" for i in range(analysis.n_layers)] + ["out"]},
-        yaxis={"title": "head", "autorange": "reversed"}, height=360 + 14 * analysis.n_heads,
+        yaxis={"title": "head", "autorange": "reversed", "tickvals": list(range(analysis.n_heads)),
+               "ticktext": [f"H{h}" for h in range(analysis.n_heads)]},
+        height=360 + 14 * analysis.n_heads,
     )  # fmt: skip
     return fig
 
