@@ -1,0 +1,168 @@
+"""What the behavioural kinds share: checked templates and framing texts, a model's judgement between two answer
+options on every item of a prompt set under each framing, and the checks made before a run is queued.
+
+A judgement is read from the next-token log-probabilities of the two options after the answer start (" true" or
+" false", " right" or " wrong"), never sampled, so a run is deterministic: the model "says" the option it gives
+more probability. `option_mass` (how much of its probability the model puts on the two options at all) tells
+whether the question was understood as one with those answers.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import AfterValidator
+
+from experiments.engine.datasets import DatasetNotAvailable
+from experiments.engine.errors import EngineError
+from experiments.engine.evals.prompt_sets import PromptSetProblem, load_items
+from experiments.engine.evals.prompts import Prompt
+from experiments.engine.evals.scoring import LanguageModel, language_model_tokenizer
+from experiments.engine.evals.words import UnknownWords, WordTokenizer
+from experiments.engine.models import ArtifactResolver, ModelRef
+
+
+def template_problem(template: str, *slots: str) -> str | None:
+    """Why `template` is not a text with exactly the slots named (literal braces doubled), or None."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
+    except ValueError as exc:
+        return f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+    named = [(name, spec, conversion) for name, spec, conversion in fields if name is not None]
+    wanted = " and ".join(f"{{{slot}}}" for slot in slots)
+    if missing := [slot for slot in slots if not any(name == slot for name, _, _ in named)]:
+        return f"must contain the slot {{{missing[0]}}}"
+    others = sorted({name or "{}" for name, _, _ in named if name not in slots})
+    if others:
+        return f"has slots {', '.join(others)}; the only slots are {wanted} (write a literal brace as {{{{ or }}}})"
+    if any(spec or conversion for _, spec, conversion in named):
+        return f"writes {wanted} with a format or conversion; write the slots plainly"
+    return None
+
+
+def _framing_text(text: str) -> str:
+    if not text.strip() or not text.replace("\n", "").isprintable():
+        raise ValueError("must be visible text without control or invisible (zero-width) characters")
+    return text
+
+
+def slotted(*slots: str) -> AfterValidator:
+    """A pydantic validator: the value is a template with exactly these slots, in visible text."""
+
+    def check(template: str) -> str:
+        _framing_text(template)
+        if problem := template_problem(template, *slots):
+            raise ValueError(problem)
+        return template
+
+    return AfterValidator(check)
+
+
+FramingText = Annotated[str, AfterValidator(_framing_text)]
+
+
+@dataclass(frozen=True)
+class Judgements:
+    """A model's choice between two answer options on each item under one framing."""
+
+    logprobs: np.ndarray  # [item, option]: next-token log-probabilities of the first and second option
+
+    @property
+    def p_first(self) -> np.ndarray:
+        """The probability of the first option given one of the two is said (a softmax over the pair)."""
+        return 1.0 / (1.0 + np.exp(self.logprobs[:, 1] - self.logprobs[:, 0]))
+
+    @property
+    def first(self) -> np.ndarray:
+        """Whether the model says the first option (ties count as the second)."""
+        return self.logprobs[:, 0] > self.logprobs[:, 1]
+
+    @property
+    def option_mass(self) -> float:
+        """The mean probability the model puts on the two options together."""
+        return float(np.exp(self.logprobs).sum(axis=1).mean())
+
+
+def judge(
+    model: LanguageModel,
+    framings: Mapping[str, Sequence[Prompt]],
+    option_ids: Sequence[int],
+    *,
+    batch_size: int,
+    report: Callable[[float, str], None],
+    check_cancelled: Callable[[], None],
+) -> dict[str, Judgements]:
+    """Each framing's judgements of its prompts, in padded batches; progress goes to `report` as 0..1."""
+    total = sum(len(prompts) for prompts in framings.values())
+    done = 0
+    out = {}
+    for name, prompts in framings.items():
+        ids = [model.prompt_ids(prompt) for prompt in prompts]
+
+        def on_batch(scored: int, _total: int, before: int = done, framing: str = name) -> None:
+            check_cancelled()
+            report((before + scored) / total, f"scoring '{framing}': {before + scored}/{total} prompts")
+
+        out[name] = Judgements(model.option_logprobs(ids, option_ids, batch_size=batch_size, on_batch=on_batch))
+        done += len(prompts)
+    return out
+
+
+def items_problem(data: Any, runs: Any, fields: Sequence[str]) -> str | None:
+    """Why the prompt set `data` cannot be read with `fields`, or None."""
+    try:
+        load_items(data, runs, fields=fields)
+    except (PromptSetProblem, DatasetNotAvailable) as exc:
+        return str(exc)
+    return None
+
+
+def _token_count(tokenizer: Any, text: str) -> int:
+    if isinstance(tokenizer, WordTokenizer):
+        return len(tokenizer.encode(text))
+    return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+def model_problems(
+    model: ModelRef, runs: ArtifactResolver, *, options: Mapping[str, str], texts: Iterable[str]
+) -> dict[str, str]:
+    """Before queueing: each answer option (by its params field) is one token for the model's tokenizer, and a
+    model trained here on words knows every word of `texts` (the framings and the items). Nothing is said of a
+    pretrained model whose folder is not on this machine: the worker reports that."""
+    try:
+        tokenizer = language_model_tokenizer(model, runs)
+    except EngineError as exc:
+        return {"model": str(exc)}
+    if tokenizer is None:
+        return {}
+    problems = {}
+    for field, text in options.items():
+        try:
+            count = _token_count(tokenizer, text)
+        except UnknownWords as exc:
+            problems[field] = f"{text!r}: {exc}"
+            continue
+        if count != 1:
+            problems[field] = f"{text!r} is {count} tokens for this model's tokenizer; an answer option must be one."
+    if isinstance(tokenizer, WordTokenizer):
+        missing = list(dict.fromkeys(word for text in texts for word in tokenizer.unknown(text)))
+        if missing:
+            shown = ", ".join(repr(word) for word in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            problems.setdefault("data", f"The model's word vocabulary lacks {shown}{more} (from the prompts).")
+    return problems
+
+
+def first_items(items: list[dict[str, str]], max_items: int) -> tuple[list[dict[str, str]], str]:
+    """At most `max_items` items, in file order, and a note for the findings when some were left out."""
+    if len(items) <= max_items:
+        return items, ""
+    return items[:max_items], f" (the first {max_items} of the set's {len(items)} items; max_items)"
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
