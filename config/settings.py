@@ -208,6 +208,13 @@ WORKER_PRESENCE_SECONDS = float(os.environ.get("WORKER_PRESENCE_SECONDS", "15"))
 WORKER_GONE_AFTER_SECONDS = float(os.environ.get("WORKER_GONE_AFTER_SECONDS", "60"))
 # The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
 RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
+# The pretrained causal language model the catalogue's behavioural specs (#10, #14, #15, #16) evaluate: a Hugging
+# Face model folder (config.json, tokenizer files, weights), on every worker that runs them. It is added to the
+# folders specs may load models from (PRETRAINED_MODEL_DIRS), so the shipped specs can name it.
+EVAL_MODEL_DIR = Path(os.environ.get("EVAL_MODEL_DIR", BASE_DIR / "models" / "eval-lm")).expanduser().resolve()
+_model_dirs = [d for d in os.environ.get("PRETRAINED_MODEL_DIRS", "").split(os.pathsep) if d.strip()]
+if str(EVAL_MODEL_DIR) not in _model_dirs:
+    os.environ["PRETRAINED_MODEL_DIRS"] = os.pathsep.join([*_model_dirs, str(EVAL_MODEL_DIR)])
 # The largest uploaded text dataset, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must accept the body).
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 20 * 1024 * 1024)
 

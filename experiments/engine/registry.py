@@ -65,6 +65,9 @@ class Kind:
     # Optional: what must hold of the runs and models the params refer to, checked before a run is queued.
     # Given the params and an ArtifactResolver, it returns {dotted field path: why} for each problem.
     check_references: Callable[[Any, Any], Mapping[str, str]] | None = None
+    # Optional: what a spec must still be given before it can run, though it may be saved without it (a request
+    # set the user uploads): {dotted field path: what to supply}. Triggering refuses while any is missing.
+    needs: Callable[[Any], Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.soft_time_limit >= self.time_limit:
@@ -150,6 +153,7 @@ def kind_from_module(module: Any, **overrides: Any) -> Kind:
         "version": getattr(module, "VERSION", "1"),
         "limits_for": getattr(module, "limits_for", None),
         "check_references": getattr(module, "check_references", None),
+        "needs": getattr(module, "needs", None),
     }
     values.update(overrides)
     return Kind(**values)

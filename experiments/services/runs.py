@@ -90,6 +90,9 @@ def run_trigger(*, spec: ExperimentSpec, user, force: bool = False, dispatch: bo
         raise PermissionDenied("Sign in to run experiments.")
     kind = kind_get(spec.kind)
     params = params_validate(kind, spec.params)
+    if kind.needs is not None and (missing := kind.needs(params)):
+        # A spec may be saved before what it needs exists (a request set still to upload), but not run.
+        raise ValidationError({f"params.{path}": [message] for path, message in missing.items()})
     digest = spec_hash(kind=kind, params=params, seed=spec.seed)
     with transaction.atomic():
         # One trigger of a spec at a time, so two identical requests cannot both queue.

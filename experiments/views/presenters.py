@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from experiments.engine.errors import InvalidParams
 from experiments.engine.registry import Kind
 from experiments.forms import COMPARATOR_SYMBOLS
 from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
@@ -145,6 +147,7 @@ class SpecCard:
     total_runs: int
     has_succeeded: bool
     latest: LatestResult | None = None  # shown above the run lines: findings, verdict, partial or not
+    needs: tuple[str, ...] = ()  # what must be supplied before it can run here (spec_needs)
 
     @property
     def kind_title(self) -> str:
@@ -170,9 +173,42 @@ def spec_cards(*, idea_id: int) -> list[SpecCard]:
                 total_runs=spec.run_count,
                 has_succeeded=spec.has_succeeded,
                 latest=LatestResult.of(spec.recent_runs),
+                needs=spec_needs(spec, kinds.get(spec.kind)),
             )
         )
     return cards
+
+
+def _pretrained_folders(value: Any) -> list[str]:
+    """The folder paths of the pretrained models a spec's params name (not Hugging Face cache names)."""
+    if isinstance(value, dict):
+        name = value.get("name")
+        own = [name] if value.get("source") == "pretrained" and isinstance(name, str) and name.startswith("/") else []
+        return own + [folder for item in value.values() for folder in _pretrained_folders(item)]
+    if isinstance(value, list):
+        return [folder for item in value for folder in _pretrained_folders(item)]
+    return []
+
+
+def spec_needs(spec: ExperimentSpec, kind: Kind | None) -> tuple[str, ...]:
+    """What the spec still needs before it can run, in words: what its kind says is missing (a request set to
+    upload), and each pretrained model folder it names that is not on this machine, with what to put there."""
+    notes = []
+    if kind is not None and kind.needs is not None:
+        try:
+            notes += list(kind.needs(kind.parse_params(spec.params)).values())
+        except InvalidParams:
+            pass  # the run button reports invalid params
+    for folder in dict.fromkeys(_pretrained_folders(spec.params)):
+        if not (Path(folder) / "config.json").is_file():
+            notes.append(
+                f"It reads the pretrained model folder {folder}, which is not on this machine. Put a Hugging Face "
+                "causal language model there (config.json, the tokenizer files and the weights), on the web machine "
+                "and on every worker that runs it: for example GPT-2 small, downloaded on a machine with internet "
+                f"with `huggingface-cli download gpt2 --local-dir {folder}` and copied over (docs: README, "
+                "'Behavioural evaluations')."
+            )
+    return tuple(notes)
 
 
 def metric_rows(metrics: dict[str, Any], kind: Kind | None) -> list[tuple[str, str, str]]:

@@ -197,8 +197,9 @@ def run(params: Params, ctx) -> KindResult:
     ctx.save_artifact(
         "conformity",
         rates_and_effects(
-            rates, list(effects.items()), title=f"Conformity to the question's framing ({params.confidence:.0%} "
-            "intervals)", rate_title="agreement with the framing", effect_title="conformity effect (okay-rate difference)",
+            rates, list(effects.items()),
+            title=f"Conformity to the question's framing ({params.confidence:.0%} intervals)",
+            rate_title="agreement with the framing", effect_title="conformity effect (okay-rate difference)",
         ),
     )  # fmt: skip
     ctx.save_artifact(

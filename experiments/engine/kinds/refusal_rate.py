@@ -162,11 +162,16 @@ NO_SET = (
 )
 
 
+def needs(params: Params) -> dict[str, str]:
+    """A spec may be saved without its request set (the catalogue's is), but runs only once it names one."""
+    return {"data": NO_SET} if params.data is None else {}
+
+
 def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
-    """Before queueing: an uploaded request set, a model that can read it, and a judge whose options are one
-    token each."""
+    """Before queueing: the request set can be read, the model can read it, and a judge's options are one token
+    each."""
     if params.data is None:
-        return {"data": NO_SET}
+        return {}
     if problem := items_problem(params.data, runs, FIELDS):
         return {"data": problem}
     prompts = _prompts(params, load_items(params.data, runs, fields=FIELDS))
@@ -201,11 +206,10 @@ def run(params: Params, ctx) -> KindResult:
     generating = within(ctx.progress, 0.05, 0.8 if params.classifier == "judge" else 0.95)
     replies: dict[str, list[str]] = {}
     for f, (name, framed) in enumerate(prompts.items()):
-        share = 1 / len(prompts)
 
         def on_batch(done: int, total: int, f: int = f, name: str = name) -> None:
             ctx.check_cancelled()
-            generating((f + done / total) * share, f"generating replies under '{name}': {done}/{total}")
+            generating((f + done / total) / len(prompts), f"generating replies under '{name}': {done}/{total}")
 
         replies[name] = model.generate(
             [model.prompt_ids(p) for p in framed], max_new_tokens=params.max_new_tokens,
@@ -267,7 +271,8 @@ def _analyse(params: Params, labels: dict[str, list[tuple[str, str]]], *, seed: 
         rates[name] = {}
         for outcome in OUTCOMES:
             count = sum(o == outcome for o, _ in labels[name])
-            rates[name][outcome] = {"rate": count / n, "ci": list(wilson_interval(count, n, confidence=params.confidence))}
+            interval = wilson_interval(count, n, confidence=params.confidence)
+            rates[name][outcome] = {"rate": count / n, "ci": list(interval)}
     if len(names) == 1:
         effect = rate_effect(complied[names[0]], null_rate=params.null_rate, confidence=params.confidence)
         low, high, value = effect.ci_low, effect.ci_high, effect.rate

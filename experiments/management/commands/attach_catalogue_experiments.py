@@ -2,7 +2,9 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -13,12 +15,25 @@ from experiments.services import spec_create
 from ideas.models import Idea
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "catalogue_specs.json"
+EVAL_MODEL_MARK = "$EVAL_MODEL_DIR"  # in a spec's params: the evaluation model's folder (settings.EVAL_MODEL_DIR)
+
+
+def with_settings(value: Any) -> Any:
+    """Params with each EVAL_MODEL_MARK replaced by the folder the settings name."""
+    if value == EVAL_MODEL_MARK:
+        return str(settings.EVAL_MODEL_DIR)
+    if isinstance(value, dict):
+        return {key: with_settings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_settings(item) for item in value]
+    return value
 
 
 class Command(BaseCommand):
     help = (
         "Attach the specs in experiments/fixtures/catalogue_specs.json to the catalogue ideas they name (by legacy "
-        "number). A spec whose idea already has one with the same title is left alone."
+        "number). A spec whose idea already has one with the same title is left alone. '$EVAL_MODEL_DIR' in params "
+        "stands for the evaluation model's folder (settings.EVAL_MODEL_DIR)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -55,7 +70,7 @@ class Command(BaseCommand):
                     title=entry["title"],
                     description=entry.get("description", ""),
                     kind=entry["kind"],
-                    params=entry.get("params", {}),
+                    params=with_settings(entry.get("params", {})),
                     seed=entry.get("seed", 0),
                     criterion=entry.get("criterion"),
                     by_operator=True,  # the catalogue's criteria are the project's, pre-registered with it
