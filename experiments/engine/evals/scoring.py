@@ -13,6 +13,7 @@ rows as they finish.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -164,6 +165,7 @@ class LanguageModel:
         )
         self._pad_id = PAD if isinstance(tokenizer, WordTokenizer) else int(getattr(tokenizer, "pad_token_id", 0) or 0)
         self._eos = _eos_ids(tokenizer, self._hf)
+        self._keeps_logits = self._hf is not None and "logits_to_keep" in inspect.signature(self._hf.forward).parameters
 
     # --- text to tokens ---
 
@@ -215,11 +217,15 @@ class LanguageModel:
     def _last_logits(self, rows: Sequence[Sequence[int]]) -> torch.Tensor:
         """Next-token logits [batch, vocab] at each row's last real token, in float32."""
         tokens, mask, lengths = self._pad(rows)
+        last = (lengths - 1)[:, None]  # [batch, 1]: the position whose next-token distribution is wanted
+        if self._hf is not None and self._keeps_logits:
+            # Only each row's last position goes through the unembedding, which dominates for large vocabularies.
+            return self._hf(input_ids=tokens, attention_mask=mask, logits_to_keep=last).logits[:, 0].float()
         if self._hf is not None:
             logits = self._hf(input_ids=tokens, attention_mask=mask).logits
         else:
             logits = self.model(tokens, attention_mask=mask)
-        return logits[torch.arange(len(rows), device=logits.device), lengths - 1].float()
+        return logits.gather(1, last[:, :, None].expand(-1, 1, logits.shape[-1]))[:, 0].float()
 
     @torch.inference_mode()
     def option_logprobs(
