@@ -70,6 +70,25 @@ def test_mcnemar_p_value_is_the_exact_binomial_test_on_discordant_pairs():
     assert result.n == 40 and result.test == "mcnemar"
 
 
+def test_newcombe_interval_reproduces_a_published_worked_example():
+    # Complete response before and after consolidation therapy (Cavo et al. 2012), the paired 2x2 example of
+    # Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables" (2017), chapter 8: 59 both,
+    # 6 before only, 16 after only, 80 neither; Newcombe's square-and-add interval -0.1186 to -0.0046.
+    result = mcnemar(*paired(both=59, a_only=6, b_only=16, neither=80))
+    assert result.effect == pytest.approx(-10 / 161)
+    assert result.ci_low == pytest.approx(-0.1186, abs=5e-5) and result.ci_high == pytest.approx(-0.0046, abs=5e-5)
+    assert result.p_value == pytest.approx(0.0525, abs=5e-5)
+
+
+def test_a_weak_positive_association_does_not_narrow_the_interval():
+    # both * neither - a_only * b_only = 2 <= N/2 = 2.5: Newcombe counts phi as 0, as for independent proportions.
+    result = mcnemar(*paired(both=1, a_only=2, b_only=0, neither=2))
+    p1, p2 = 3 / 5, 1 / 5
+    (l1, u1), (l2, u2) = wilson_interval(3, 5), wilson_interval(1, 5)
+    assert result.ci_low == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
+    assert result.ci_high == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+
+
 def test_mcnemar_is_symmetric():
     a, b = paired(both=14, a_only=11, b_only=3, neither=22)
     forward, backward = mcnemar(a, b), mcnemar(b, a)

@@ -3,7 +3,8 @@
 - `mcnemar`: McNemar's exact test on paired yes/no outcomes (a two-sided binomial test on the discordant
   pairs), with Newcombe's hybrid score interval for the difference of the paired proportions (Newcombe 1998,
   "Improved confidence intervals for the difference between binomial proportions based on paired data",
-  Statistics in Medicine 17, method 10: built from the two Wilson intervals and the phi correlation).
+  Statistics in Medicine 17, method 10: built from the two Wilson intervals and the phi correlation, whose
+  positive values are reduced by N/2 as Newcombe prescribes).
 - `paired_bootstrap`: a seeded bootstrap over items of the mean paired difference, with a percentile interval.
 - `wilson_interval`, `binomial_test`, `rate_effect`: one proportion against a null rate.
 - `expected_calibration_error`, `brier_score`: how well stated probabilities match outcomes.
@@ -164,7 +165,12 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95) -
     l1, u1 = wilson_interval(both + a_only, n, confidence=confidence)
     l2, u2 = wilson_interval(both + b_only, n, confidence=confidence)
     margins = (both + a_only) * (neither + b_only) * (both + b_only) * (neither + a_only)
-    phi = (both * neither - a_only * b_only) / math.sqrt(margins) if margins > 0 else 0.0
+    cross = both * neither - a_only * b_only
+    # Newcombe's phi: a positive association counts only beyond N/2 (a continuity allowance, which keeps a weak
+    # positive correlation from narrowing the interval); a negative one counts in full; 0 with an empty margin.
+    if cross > 0:
+        cross = max(0.0, cross - n / 2)
+    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
     effect = p1 - p2
     # Newcombe's hybrid: the square-and-add of the two Wilson margins, corrected for their correlation phi.
     delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
