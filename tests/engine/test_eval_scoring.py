@@ -183,6 +183,16 @@ def test_a_prompt_longer_than_the_context_is_refused(native):
         native.prompt_ids(long)
 
 
+def test_words_a_native_model_never_saw_are_named(native):
+    with pytest.raises(EngineError, match=r"run 1 \(checkpoint-100\) cannot read a prompt: .*lacks 'zebra'"):
+        native.prompt_ids(Prompt(None, "Is a zebra blue?"))
+
+
+def test_option_ids_beyond_the_vocabulary_are_refused(native):
+    with pytest.raises(EngineError, match="vocabulary size"):
+        native.option_logprobs([native.prompt_ids(statement_prompts()[0])], [native.vocab_size])
+
+
 def test_options_must_be_single_tokens(native, pretrained):
     assert pretrained.option_id(" true", field="true_option") == pretrained.tokenizer.convert_tokens_to_ids("true")
     with pytest.raises(OptionNotSingleToken, match=r"params\.true_option: ' is true' is 2 tokens for .*'is', 'true'"):
@@ -229,3 +239,38 @@ def test_a_template_that_refuses_a_system_turn_gets_the_framing_in_the_users_tur
     pieces = tokenizer.convert_ids_to_tokens(encode_prompt(tokenizer, statement_prompts()[0]))
     assert "<|system|>" not in pieces
     assert pieces[:6] == ["<|endoftext|>", "<|user|>", "you", "are", "a", "truthful"]
+
+
+class ScriptedModel(torch.nn.Module):
+    """Writes `script` after any prompt: the logits at position i favour script[i - prompt_length + 1]."""
+
+    def __init__(self, script: list[int], prompt_length: int, vocab: int) -> None:
+        super().__init__()
+        self.script, self.prompt_length, self.vocab = script, prompt_length, vocab
+
+    def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(*tokens.shape, self.vocab)
+        for pos in range(tokens.shape[1]):
+            step = pos - self.prompt_length + 1
+            if 0 <= step < len(self.script):
+                logits[:, pos, self.script[step]] = 10.0
+        return logits
+
+
+@pytest.mark.parametrize(
+    "reply,expected",
+    [
+        ("sure . \n user : water is dry", "sure ."),  # the user's next turn is cut off and stops the reply
+        ("no . <bos> water is dry", "no ."),  # a BOS ends the dialogue
+        ("water is dry . water is dry", "water is dry . water"),  # max_new_tokens
+    ],
+)
+def test_generation_stops_at_the_users_next_turn_an_end_token_or_the_token_budget(reply, expected):
+    words = WordTokenizer(["<bos>", "<pad>", "\n", ".", ":", "dry", "is", "no", "sure", "user", "water"])
+    script = [words.ids[w] for w in reply.split(" ")]
+    prompt = [0, words.ids["water"], words.ids["is"]]
+    model = LanguageModel(
+        name="scripted", model=ScriptedModel(script, len(prompt), len(words)), tokenizer=words,
+        device=torch.device("cpu"), max_length=64,
+    )  # fmt: skip
+    assert model.generate([prompt], max_new_tokens=5) == [words.decode(words.encode(expected))]

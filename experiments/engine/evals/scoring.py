@@ -25,7 +25,7 @@ from jinja2 import TemplateError
 
 from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.evals.prompts import Prompt, plain_text
-from experiments.engine.evals.words import BOS, PAD, WORDS_META_KEY, WordTokenizer, split_words
+from experiments.engine.evals.words import BOS, PAD, WORDS_META_KEY, UnknownWords, WordTokenizer, split_words
 from experiments.engine.models import (
     ArtifactResolver,
     NativeModelRef,
@@ -171,7 +171,10 @@ class LanguageModel:
 
     def prompt_ids(self, prompt: Prompt) -> list[int]:
         """The prompt's token ids (see `encode_prompt`); EngineError when longer than the model's context."""
-        ids = encode_prompt(self.tokenizer, prompt)
+        try:
+            ids = encode_prompt(self.tokenizer, prompt)
+        except UnknownWords as exc:
+            raise UnknownWords(f"{self.name} cannot read a prompt: {exc} ({plain_text(prompt)[:120]!r})") from None
         if len(ids) > self.max_length:
             raise EngineError(
                 f"A prompt is {len(ids)} tokens for {self.name}, whose context holds {self.max_length}: "
@@ -240,6 +243,8 @@ class LanguageModel:
         if batch_size < 1:
             raise EngineError("batch_size must be at least 1.")
         self._check_prompts(prompts)
+        if any(not 0 <= int(i) < self.vocab_size for i in option_ids):
+            raise EngineError(f"Option token ids must lie below {self.name}'s vocabulary size {self.vocab_size}.")
         options = torch.tensor(list(option_ids), dtype=torch.long, device=self.device)
         out = np.empty((len(prompts), len(options)), dtype=np.float64)
         # Prompts of similar length share a batch, so little of it is padding.
