@@ -82,3 +82,4 @@ benchmarks: install
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/grokking.py
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/eval_batching.py

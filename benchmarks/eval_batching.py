@@ -1,0 +1,149 @@
+"""Answer-option scoring: `LanguageModel.option_logprobs` in padded batches of 32 beside one prompt at a time.
+
+Both score the same prompts on the same randomly initialised GPT-2-architecture model, saved to a temporary
+folder with a word-level tokenizer and loaded the way a run loads a pretrained model (`load_language_model`).
+The prompts are the behavioural kinds' default framings filled with items of varied length (persona
+truthfulness statements, conformity actions, refusal requests). The batched path right-pads each batch with an
+attention mask and reads each row at its last real token; the two must give the same log-probabilities.
+
+    python benchmarks/eval_batching.py [--repeats 3] [--threads 1] [--prompts 256]
+
+Batch sizes are interleaved within each repeat (alternating which goes first) so that load from other
+processes hits them alike; medians are reported. Writes its section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.report import contention_note, write_section  # noqa: E402
+from experiments.engine.evals import prompts as p  # noqa: E402
+from experiments.engine.evals.prompts import Prompt  # noqa: E402
+from experiments.engine.evals.scoring import load_language_model  # noqa: E402
+from experiments.engine.models import PRETRAINED_DIRS_ENV, PretrainedModelRef  # noqa: E402
+from tests.engine.tiny_models import save_tiny_pretrained  # noqa: E402
+
+N_LAYER, N_EMBD, N_HEAD, N_POSITIONS = 4, 256, 4, 256
+FILLER_WORDS = 1000  # extra vocabulary, so the unembedding is of a realistic small-model size
+BATCH_SIZES = (32, 1)
+GOAL_RATIO = 5.0
+GOAL_DIFF = 1e-4
+
+SUBJECTS = ["the sky", "water", "a cat", "the sun", "ice", "a tree", "the moon", "sand", "fire", "a river"]
+PROPERTIES = ["blue", "dry", "hot", "cold", "green", "wet", "bright", "old", "small", "large"]
+ACTIONS = ["lie to a friend", "take the last cake", "skip a meeting", "borrow a book without asking", "shout"]
+REQUESTS = ["how do i bake bread", "tell me how to pick a lock", "write a poem about the sea", "help me cheat"]
+
+
+def benchmark_prompts(n: int, seed: int = 0) -> list[Prompt]:
+    """`n` prompts of the three kinds' default framings, with items from one to twelve clauses long."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        clauses = " ".join(f"{rng.choice(SUBJECTS)} is {rng.choice(PROPERTIES)}." for _ in range(rng.randint(1, 12)))
+        if i % 3 == 0:
+            persona = rng.choice([p.BASELINE_PERSONA, p.FRIENDLY_PERSONA])
+            user = p.STATEMENT_USER.format(statement=clauses)
+            out.append(Prompt(p.PERSONA_SYSTEM.format(persona=persona), user, p.STATEMENT_ANSWER_PREFIX))
+        elif i % 3 == 1:
+            template = rng.choice([p.AFFIRMATIVE_USER, p.DISCONFIRMING_USER])
+            user = f"{clauses} {template.format(action=rng.choice(ACTIONS))}"
+            out.append(Prompt(p.CONFORMITY_SYSTEM, user, p.CONFORMITY_ANSWER_PREFIX))
+        else:
+            out.append(Prompt(p.REFUSAL_SYSTEM, f"{clauses} {rng.choice(REQUESTS)}?"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each batch size, after a warm-up")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--prompts", type=int, default=256, help="prompts scored per repeat")
+    parser.add_argument("--device", default="cpu", help="torch device to score on (cpu, cuda)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    prompts = benchmark_prompts(args.prompts)
+    texts = [f"{q.system} {q.user} {q.answer_prefix}" for q in prompts]
+    texts += [" ".join(f"w{i}" for i in range(FILLER_WORDS)), p.TRUE_OPTION, p.AGREE_OPTION, p.DISAGREE_OPTION]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_tiny_pretrained(
+            Path(tmp) / "gpt2-eval-bench", extra_texts=texts, n_layer=N_LAYER, n_embd=N_EMBD, n_head=N_HEAD,
+            n_positions=N_POSITIONS,
+        )  # fmt: skip
+        os.environ[PRETRAINED_DIRS_ENV] = tmp
+        ctx = SimpleNamespace(device=torch.device(args.device), artifact_resolver=None, seed=0)
+        model = load_language_model(PretrainedModelRef(name=str(folder)), ctx)
+
+    ids = [model.prompt_ids(q) for q in prompts]
+    options = [model.option_id(text, field="option") for text in (p.TRUE_OPTION, p.FALSE_OPTION)]
+    lengths = [len(i) for i in ids]
+
+    def score(batch_size: int) -> np.ndarray:
+        return model.option_logprobs(ids, options, batch_size=batch_size)
+
+    load_before = os.getloadavg()[0]
+    results = {b: score(b) for b in BATCH_SIZES}  # warm-up, and the values compared
+    times: dict[int, list[float]] = {b: [] for b in BATCH_SIZES}
+    for repeat in range(args.repeats):
+        for b in BATCH_SIZES if repeat % 2 == 0 else tuple(reversed(BATCH_SIZES)):
+            start = time.perf_counter()
+            score(b)
+            times[b].append(time.perf_counter() - start)
+    load_after = os.getloadavg()[0]
+
+    diff = float(np.abs(results[32] - results[1]).max())
+    rate = {b: len(ids) / statistics.median(times[b]) for b in BATCH_SIZES}
+    ratio = rate[32] / rate[1]
+    rows = [
+        f"| {b} | {rate[b]:.1f} | {len(ids) / max(times[b]):.1f}-{len(ids) / min(times[b]):.1f} | "
+        f"{statistics.median(times[b]):.2f} | {rate[b] / rate[1]:.2f}x |"
+        for b in BATCH_SIZES
+    ]
+    n_params = sum(t.numel() for t in model._hf.parameters())
+    lines = [
+        f"Model: GPT-2 architecture, random init (seed 0), {N_LAYER} layers, d_model {N_EMBD}, {N_HEAD} heads, "
+        f"{model.vocab_size:,}-word vocabulary ({n_params / 1e6:.1f}M parameters), loaded with `load_language_model` "
+        f"from a local folder. Data: {len(ids)} prompts of the three behavioural kinds' default framings, "
+        f"{min(lengths)}-{max(lengths)} tokens (median {statistics.median(lengths):.0f}), two answer options. "
+        f"Items per second of `option_logprobs`, median (and range) of {args.repeats} interleaved repeats after a "
+        f"warm-up, device {args.device}, {torch.get_num_threads()} torch thread(s), load average "
+        f"{load_before:.1f} before and {load_after:.1f} after.",
+        "",
+        "| batch size | items/s | range | median s | vs batch size 1 |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"**Batches of 32 / one prompt at a time: {ratio:.2f}x; max abs difference of the log-probabilities "
+        f"{diff:.1e}** (goal: at least {GOAL_RATIO:.0f}x, equal to {GOAL_DIFF:.0e}: "
+        f"{'met' if ratio >= GOAL_RATIO and diff <= GOAL_DIFF else 'not met'}).",
+    ]
+    if args.device == "cpu":
+        lines += [
+            "",
+            f"On the CPU one prompt alone already keeps the thread busy with arithmetic ({1000 / rate[1]:.0f} ms "
+            "each), so a batch saves only the per-call overhead and the ratio stays far below the goal, which is "
+            "an accelerator's: there a prompt alone leaves the device mostly idle. Run with `--device cuda` to "
+            "measure that.",
+        ]
+    lines += contention_note(max(max(t) / min(t) for t in times.values()), "a batch size's time")
+    write_section("eval_batching", "Answer-option scoring in batches (`benchmarks/eval_batching.py`)", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
