@@ -9,8 +9,8 @@ from tests.factories import IdeaFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-# Every catalogue idea an experiment on the platform can test, with the kind its spec runs (#13 adds the behavioural
-# hypotheses).
+# Every catalogue idea an experiment on the platform can test, with the kind its spec runs. #11 ("complicated models
+# are harder to evaluate") stays a catalogue entry: no experiment here tests it.
 RUNNABLE = {
     1: "attention_depth_comparison",
     2: "train_transformer",
@@ -21,8 +21,13 @@ RUNNABLE = {
     7: "causal_tracing",
     8: "ioi",
     9: "finetune_comparison",
+    10: "persona_truthfulness",
+    14: "refusal_rate",
+    15: "framing_conformity",
+    16: "persona_truthfulness",
     18: "activation_inversion",
 }
+BEHAVIOURAL = (10, 14, 15, 16)
 
 
 def test_each_runnable_idea_gets_its_spec_once(capsys):
@@ -40,6 +45,25 @@ def test_each_runnable_idea_gets_its_spec_once(capsys):
         assert (spec.criterion is not None) == (spec.idea.kind == "hypothesis"), spec.idea.legacy_number
     assert specs[9].criterion["metric"] == "new_circuit_fraction" and specs[9].criterion["if_met"] == "supports"
     assert specs[6].criterion["metric"] == "replication_score" and specs[6].criterion["threshold"] == 0.5
+
+
+def test_behavioural_specs_read_the_evaluation_model_and_pre_register_an_interval_bound(settings, tmp_path, monkeypatch):
+    settings.EVAL_MODEL_DIR = tmp_path / "eval-lm"
+    monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
+    call_command("import_ideas", "ideas/fixtures/ai_safety_ideas.txt", verbosity=0)
+    UserFactory(username="demo")
+    call_command("attach_catalogue_experiments", "--user", "demo")
+    specs = {spec.idea.legacy_number: spec for spec in ExperimentSpec.objects.select_related("idea")}
+    for number in BEHAVIOURAL:
+        spec = specs[number]
+        assert spec.params["model"] == {"source": "pretrained", "name": str(tmp_path / "eval-lm")}
+        # "Supported" means the pre-registered test passed: the interval's lower bound, not the point estimate.
+        assert spec.criterion["metric"] == "effect_ci_low" and spec.criterion["comparator"] == ">"
+        assert spec.criterion["if_met"] == "supports" and spec.criterion["otherwise"] == "inconclusive"
+    assert specs[14].criterion["threshold"] == 0.5 and specs[15].criterion["threshold"] == 0
+    assert specs[10].params["test"] == "bootstrap" and len(specs[10].params["personas"]) == 5
+    assert specs[16].params["personas"] == ["friendly and truthful"]
+    assert specs[14].params["data"] is None  # the user supplies the request set
 
 
 def test_attaching_needs_the_catalogue_and_the_user():

@@ -21,8 +21,8 @@ from experiments.engine.datasets import DatasetNotAvailable
 from experiments.engine.errors import EngineError
 from experiments.engine.evals.prompt_sets import PromptSetProblem, load_items
 from experiments.engine.evals.prompts import Prompt
-from experiments.engine.evals.scoring import LanguageModel, language_model_tokenizer
-from experiments.engine.evals.words import UnknownWords, WordTokenizer
+from experiments.engine.evals.scoring import LanguageModel, language_model_tokenizer, option_token_ids
+from experiments.engine.evals.words import WordTokenizer
 from experiments.engine.models import ArtifactResolver, ModelRef
 
 
@@ -121,12 +121,6 @@ def items_problem(data: Any, runs: Any, fields: Sequence[str]) -> str | None:
     return None
 
 
-def _token_count(tokenizer: Any, text: str) -> int:
-    if isinstance(tokenizer, WordTokenizer):
-        return len(tokenizer.encode(text))
-    return len(tokenizer.encode(text, add_special_tokens=False))
-
-
 def model_problems(
     model: ModelRef, runs: ArtifactResolver, *, options: Mapping[str, str], texts: Iterable[str]
 ) -> dict[str, str]:
@@ -141,12 +135,10 @@ def model_problems(
         return {}
     problems = {}
     for field, text in options.items():
-        try:
-            count = _token_count(tokenizer, text)
-        except UnknownWords as exc:
-            problems[field] = f"{text!r}: {exc}"
+        if isinstance(tokenizer, WordTokenizer) and (unknown := tokenizer.unknown(text)):
+            problems[field] = f"{text!r}: the model's word vocabulary lacks {', '.join(map(repr, unknown))}."
             continue
-        if count != 1:
+        if (count := len(option_token_ids(tokenizer, text))) != 1:
             problems[field] = f"{text!r} is {count} tokens for this model's tokenizer; an answer option must be one."
     if isinstance(tokenizer, WordTokenizer):
         missing = list(dict.fromkeys(word for text in texts for word in tokenizer.unknown(text)))

@@ -226,7 +226,7 @@ def findings(effects: dict[str, PairedEffect], metrics: dict[str, float], left_o
     """The test in one sentence, the agreement rates behind it, and the split by category."""
     overall = effects["all actions"]
     out = [
-        overall.sentence("okay-rate when asked affirmatively minus when asked disconfirmingly") + left_out,
+        overall.sentence("okay-rate when asked affirmatively minus when asked disconfirmingly", items="actions") + left_out,
         f"The model agreed with the affirmative framing on {percent(metrics['agreement_affirmative'])} of the "
         f"actions and with the disconfirming one on {percent(metrics['agreement_disconfirming'])}; a model answering "
         "by its own view of each action would agree with exactly one of the two.",

@@ -266,7 +266,7 @@ def findings(params: Params, analysis: dict, n_items: int, left_out: str) -> lis
     m, overall = analysis["metrics"], analysis["overall"]
     treatment = f"'{params.personas[0]}'" if len(params.personas) == 1 else f"the {len(params.personas)} personas"
     out = [
-        overall.sentence(f"accuracy under '{params.baseline}' minus under {treatment}") + left_out,
+        overall.sentence(f"accuracy under '{params.baseline}' minus under {treatment}", items="statements") + left_out,
         f"Under '{params.baseline}' the model judged {percent(m['baseline_accuracy'])} of the {n_items} statements "
         f"correctly and called {percent(m['baseline_false_called_true'])} of the false ones true; under {treatment} "
         f"{percent(m['treatment_accuracy'])} and {percent(m['treatment_false_called_true'])}.",

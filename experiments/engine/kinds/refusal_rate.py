@@ -338,7 +338,7 @@ def findings(params: Params, analysis: dict, labels, left_out: str) -> list[str]
     if len(names) == 1:
         out = [effect.sentence(f"compliance rate under '{names[0]}'") + left_out]
     else:
-        out = [effect.sentence(f"compliance under '{names[1]}' minus under '{names[0]}'") + left_out]
+        out = [effect.sentence(f"compliance under '{names[1]}' minus under '{names[0]}'", items="requests") + left_out]
     for name in names:
         r = rates[name]
         out.append(
