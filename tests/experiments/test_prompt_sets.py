@@ -299,4 +299,6 @@ def test_a_prompt_set_refused_on_the_page_shows_the_line_and_field_next_to_the_f
     html = response.content.decode()
     assert 'id="id_file_error"' in html
     assert "line 1: the record has no &#x27;label&#x27;" in html
+    assert 'name="fields" value="statement, label"' in html  # the form keeps what was typed
+    assert 'name="format"' in html
     assert not Dataset.objects.exists()
