@@ -208,7 +208,8 @@ WORKER_PRESENCE_SECONDS = float(os.environ.get("WORKER_PRESENCE_SECONDS", "15"))
 WORKER_GONE_AFTER_SECONDS = float(os.environ.get("WORKER_GONE_AFTER_SECONDS", "60"))
 # The longest hard time limit any kind may have; the broker's visibility timeout sits above it.
 RUN_LONGEST_TIME_LIMIT = env_int("RUN_LONGEST_TIME_LIMIT", 6 * 3600)
-# The largest uploaded text dataset, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must accept the body).
+# The largest uploaded dataset, text or prompt set, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must
+# accept the body).
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 20 * 1024 * 1024)
 
 # Embedded default: kombu's filesystem transport in var/broker, no server needed.

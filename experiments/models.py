@@ -1,4 +1,4 @@
-"""Experiment specs attached to ideas, their runs, the files runs write, and uploaded text datasets.
+"""Experiment specs attached to ideas, their runs, the files runs write, and uploaded datasets (texts, prompt sets).
 
 The lifecycle of a run lives in `experiments.services`; these models hold
 fields, choices and constraints only.

@@ -104,8 +104,10 @@ def _jsonl_records(text: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw, parse_constant=_no_constant)
-        except ValueError as exc:
+            record = json.loads(raw.rstrip("\r\n"), parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:  # its own line and column are within this one line
+            raise _refuse(f"line {line}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
+        except ValueError as exc:  # NaN or Infinity
             raise _refuse(f"line {line}: not valid JSON ({exc}).") from None
         if not isinstance(record, dict):
             raise _refuse(f"line {line}: each line must be a JSON object ({{...}}), not {_json_type(record)}.")
