@@ -215,7 +215,8 @@ EVAL_MODEL_DIR = Path(os.environ.get("EVAL_MODEL_DIR", BASE_DIR / "models" / "ev
 _model_dirs = [d for d in os.environ.get("PRETRAINED_MODEL_DIRS", "").split(os.pathsep) if d.strip()]
 if str(EVAL_MODEL_DIR) not in _model_dirs:
     os.environ["PRETRAINED_MODEL_DIRS"] = os.pathsep.join([*_model_dirs, str(EVAL_MODEL_DIR)])
-# The largest uploaded text dataset, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must accept the body).
+# The largest uploaded dataset, text or prompt set, in bytes (ARTIFACT_ROOT/datasets/<id>/; the web server must
+# accept the body).
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 20 * 1024 * 1024)
 
 # Embedded default: kombu's filesystem transport in var/broker, no server needed.

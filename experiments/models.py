@@ -1,4 +1,4 @@
-"""Experiment specs attached to ideas, their runs, the files runs write, and uploaded text datasets.
+"""Experiment specs attached to ideas, their runs, the files runs write, and uploaded datasets (texts, prompt sets).
 
 The lifecycle of a run lives in `experiments.services`; these models hold
 fields, choices and constraints only.
@@ -203,17 +203,34 @@ class Artifact(models.Model):
         return (1, stem, step, self.name)
 
 
-class Dataset(models.Model):
-    """An uploaded UTF-8 text corpus that kinds read by reference: `{"source": "text_corpus", "dataset": <id>}`.
+class DatasetFormat(models.TextChoices):
+    TEXT = "text", "Text corpus"
+    JSONL = "jsonl", "Prompt set (JSONL)"
+    CSV = "csv", "Prompt set (CSV)"
 
-    The file lives at ARTIFACT_ROOT/`path` (datasets/<id>/corpus.txt); the engine caches its tokenizations
-    beside it. Rows and files are made and removed together by `experiments.services.datasets`.
+
+class Dataset(models.Model):
+    """An uploaded dataset that kinds read by reference: a UTF-8 text corpus (`{"source": "text_corpus",
+    "dataset": <id>}`) or a prompt set of records uploaded as JSONL or CSV (`{"source": "prompt_set",
+    "dataset": <id>}`).
+
+    The file lives at ARTIFACT_ROOT/`path`: datasets/<id>/corpus.txt for a corpus (the engine caches its
+    tokenizations beside it), datasets/<id>/items.jsonl for a prompt set (its records normalized: one JSON
+    object of strings a line). `size`, `sha256`, `n_characters` and `n_lines` describe the uploaded bytes.
+    Rows and files are made and removed together by `experiments.services.datasets`.
     """
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     filename = models.CharField(max_length=255, blank=True, help_text="The uploaded file's own name.")
-    path = models.CharField(max_length=300, help_text="Relative to ARTIFACT_ROOT: datasets/<id>/corpus.txt.")
+    format = models.CharField(max_length=8, choices=DatasetFormat.choices, default=DatasetFormat.TEXT)
+    fields = models.JSONField(
+        default=list, blank=True, help_text="A prompt set's declared fields, present in every record; [] for text."
+    )
+    n_records = models.PositiveIntegerField(null=True, blank=True, help_text="A prompt set's records; null for text.")
+    path = models.CharField(
+        max_length=300, help_text="Relative to ARTIFACT_ROOT: datasets/<id>/corpus.txt or datasets/<id>/items.jsonl."
+    )
     size = models.PositiveBigIntegerField(help_text="Bytes.")
     sha256 = models.CharField(max_length=64)
     n_characters = models.PositiveBigIntegerField()
@@ -230,9 +247,13 @@ class Dataset(models.Model):
         return f"{self.name} (dataset {self.pk})"
 
     @property
+    def is_prompt_set(self) -> bool:
+        return self.format != DatasetFormat.TEXT
+
+    @property
     def reference(self) -> dict[str, object]:
         """What a spec's params name to train or evaluate on this dataset."""
-        return {"source": "text_corpus", "dataset": self.pk}
+        return {"source": "prompt_set" if self.is_prompt_set else "text_corpus", "dataset": self.pk}
 
 
 class WorkerQueue(models.Model):

@@ -1,5 +1,6 @@
 """Where files live: run artifacts at ARTIFACT_ROOT/runs/<run id>/<attempt>/<file>, uploaded
-datasets at ARTIFACT_ROOT/datasets/<dataset id>/corpus.txt (with the engine's tokenization caches beside it).
+datasets at ARTIFACT_ROOT/datasets/<dataset id>/corpus.txt (with the engine's tokenization caches beside it)
+or items.jsonl (a prompt set's records).
 
 Every worker and the web server must see the same ARTIFACT_ROOT (a shared
 disk or mount in a multi-machine deployment).
@@ -86,14 +87,23 @@ def missing_artifact_message(run_id: int, name: str) -> str:
 
 
 class DatabaseDatasetResolver:
-    """Finds the file of an uploaded dataset for `{"source": "text_corpus", "dataset": <id>}` references."""
+    """Finds the file of an uploaded dataset: a text corpus for `{"source": "text_corpus", "dataset": <id>}`,
+    a prompt set's items.jsonl for `{"source": "prompt_set", "dataset": <id>}`. Each refuses the other type."""
 
     def dataset_path(self, dataset_id: int) -> Path:
+        return self._path(dataset_id, prompt_set=False)
+
+    def prompt_set_path(self, dataset_id: int) -> Path:
+        return self._path(dataset_id, prompt_set=True)
+
+    def _path(self, dataset_id: int, *, prompt_set: bool) -> Path:
         from experiments.models import Dataset
 
-        dataset = Dataset.objects.filter(pk=dataset_id).only("name", "path").first()
+        dataset = Dataset.objects.filter(pk=dataset_id).only("name", "path", "format").first()
         if dataset is None:
             raise DatasetNotAvailable(missing_dataset_message(dataset_id))
+        if dataset.is_prompt_set != prompt_set:
+            raise DatasetNotAvailable(dataset_type_message(dataset, prompt_set=prompt_set))
         try:
             path = artifact_file(dataset.path)
         except ValueError:
@@ -109,6 +119,19 @@ class DatabaseDatasetResolver:
 class DatabaseReferenceResolver(DatabaseArtifactResolver, DatabaseDatasetResolver):
     """Both lookups, for the kinds' `check_references` (a kind may read an uploaded corpus's vocabulary before a
     run is queued)."""
+
+
+def dataset_type_message(dataset, *, prompt_set: bool) -> str:
+    """Why a reference of one type (text_corpus, prompt_set) cannot name a dataset of the other."""
+    if prompt_set:
+        return (
+            f"Dataset {dataset.pk} ({dataset.name!r}) is a text corpus, not a prompt set: reference it as "
+            '{"source": "text_corpus", ...}, or upload a JSONL or CSV prompt set.'
+        )
+    return (
+        f"Dataset {dataset.pk} ({dataset.name!r}) is a prompt set ({dataset.format}), not a text corpus: reference it "
+        'as {"source": "prompt_set", ...}, or upload a text file.'
+    )
 
 
 def missing_dataset_message(dataset_id: int) -> str:

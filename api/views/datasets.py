@@ -1,4 +1,4 @@
-"""/api/datasets/: uploaded text datasets, listed, uploaded (multipart), read and deleted."""
+"""/api/datasets/: uploaded datasets (text corpora, prompt sets), listed, uploaded (multipart), read and deleted."""
 
 from __future__ import annotations
 
@@ -59,19 +59,29 @@ class DatasetListCreate(DatasetRendering):
 
     @extend_schema(
         operation_id="datasets_create",
-        summary="Upload a text dataset",
+        summary="Upload a dataset (a text corpus or a prompt set)",
         description="Needs a login; the caller becomes its uploader. A multipart/form-data body with `name`, "
-        "`file` and optionally `description`. The file must be UTF-8 text without NUL characters, not empty, "
-        f"and at most DATASET_MAX_BYTES (default {settings.DATASET_MAX_BYTES:,} bytes); otherwise a 400 names "
-        "`file` and says what is wrong (for bad UTF-8: the byte offset and line). Specs then use it as "
-        '`{"source": "text_corpus", "dataset": <id>}`.',
+        "`file` and optionally `description`, `format` and `fields`. The file must be UTF-8 without NUL characters, "
+        f"not empty, and at most DATASET_MAX_BYTES (default {settings.DATASET_MAX_BYTES:,} bytes); otherwise a 400 "
+        "names `file` and says what is wrong (for bad UTF-8: the byte offset and line). Specs then use a text "
+        'corpus as `{"source": "text_corpus", "dataset": <id>}`. A prompt set (`format` jsonl or csv, or a file '
+        "named .jsonl or .csv) declares `fields` that every record has with a non-empty string, number or "
+        "boolean value: JSONL is one JSON object a line, e.g. "
+        '`{"statement": "Water boils at 100 degrees Celsius at sea level.", "label": "true"}`, CSV a header row '
+        "naming the columns; at most 100,000 records. A record that lacks a field is a 400 naming `file`, the line "
+        'and the field. Specs use it as `{"source": "prompt_set", "dataset": <id>}`.',
         request={"multipart/form-data": DatasetUploadSerializer},
         responses={201: DatasetSerializer, **error_responses(403), **NOT_MULTIPART},
     )
     def post(self, request):
         data = self.parse_body(DatasetUploadSerializer, request)
         dataset = dataset_upload(
-            user=request.user, name=data["name"], description=data["description"], uploaded_file=data["file"]
+            user=request.user,
+            name=data["name"],
+            description=data["description"],
+            uploaded_file=data["file"],
+            format=data.get("format"),
+            fields=data.get("fields"),
         )
         return self.render_dataset(self.get_dataset(dataset.pk), status_code=status.HTTP_201_CREATED)
 
@@ -83,7 +93,8 @@ class DatasetDetail(DatasetRendering):
     @extend_schema(
         operation_id="datasets_retrieve",
         summary="Get a dataset",
-        description="Its name, description, size, hash, characters and lines, uploader, and `reference`.",
+        description="Its name, description, format (and a prompt set's fields and records), size, hash, characters "
+        "and lines, uploader, and `reference`.",
         responses={200: DatasetSerializer, **error_responses(404), **not_found(NO_DATASET)},
     )
     def get(self, request, pk: int):

@@ -108,9 +108,16 @@ EvalData = Annotated[RepeatedRandomTokens | InductionTraining | MarkovText | Tex
 
 
 class DatasetResolver(Protocol):
-    """Finds an uploaded dataset's file; the platform implements it over its database."""
+    """Finds an uploaded dataset's file; the platform implements it over its database. Each method raises
+    DatasetNotAvailable for a missing dataset or one of the other type."""
 
-    def dataset_path(self, dataset_id: int) -> Path: ...
+    def dataset_path(self, dataset_id: int) -> Path:
+        """A text corpus's UTF-8 file."""
+        ...
+
+    def prompt_set_path(self, dataset_id: int) -> Path:
+        """A prompt set's records, normalized: one JSON object of strings a line (`evals.prompt_sets`)."""
+        ...
 
 
 # -- synthetic --------------------------------------------------------------------------------

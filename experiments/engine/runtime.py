@@ -175,7 +175,8 @@ class RunContext:
         self.reporter: Reporter = reporter or MemoryReporter()
         # Finds artifacts of other runs for `{"source": "run", ...}` model references (see engine.models).
         self.artifact_resolver = artifact_resolver
-        # Finds uploaded text datasets for `{"source": "text_corpus", ...}` references (see engine.datasets).
+        # Finds uploaded datasets: text corpora (`{"source": "text_corpus", ...}`, see engine.datasets) and prompt
+        # sets (`{"source": "prompt_set", ...}`, see engine.evals.prompt_sets).
         self.dataset_resolver = dataset_resolver
         self.artifacts: dict[str, ArtifactRecord] = {}
         self.series: dict[str, list[tuple[int, float]]] = {}

@@ -1,9 +1,11 @@
-"""Uploaded text datasets: upload (checked, hashed, stored with its row) and delete.
+"""Uploaded datasets: upload (checked, hashed, stored with its row) and delete.
 
-A dataset is a UTF-8 text file of at most `DATASET_MAX_BYTES`, stored at
-ARTIFACT_ROOT/datasets/<id>/corpus.txt; kinds read it by reference
+A dataset is a UTF-8 file of at most `DATASET_MAX_BYTES`. A text corpus is stored
+at ARTIFACT_ROOT/datasets/<id>/corpus.txt; kinds read it by reference
 (`{"source": "text_corpus", "dataset": <id>}`) and the engine caches its
-tokenizations beside it.
+tokenizations beside it. A prompt set (JSONL or CSV records with declared fields,
+checked in `prompt_sets`) is stored normalized at datasets/<id>/items.jsonl and
+referenced as `{"source": "prompt_set", "dataset": <id>}`.
 
 The row and the file are made together: the upload is streamed, checked and
 hashed into a temporary file under ARTIFACT_ROOT/datasets/.incoming/, then the
@@ -32,7 +34,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from experiments.errors import DatasetInUse
-from experiments.models import ACTIVE_RUN_STATUSES, Dataset, ExperimentRun
+from experiments.models import ACTIVE_RUN_STATUSES, Dataset, DatasetFormat, ExperimentRun
+from experiments.services.prompt_sets import fields_clean, format_clean, records_write
 from experiments.storage import artifact_root, dataset_dir
 from ideas.text import has_visible_text, no_visible_text_message
 
@@ -42,6 +45,8 @@ NAME_MAX = Dataset._meta.get_field("name").max_length
 DESCRIPTION_MAX = 20_000
 FILENAME_MAX = Dataset._meta.get_field("filename").max_length
 STORED_NAME = "corpus.txt"
+PROMPT_SET_NAME = "items.jsonl"
+DATASET_SOURCES = frozenset({"text_corpus", "prompt_set"})  # the references of params that read an upload
 
 
 @dataclass(frozen=True)
@@ -162,35 +167,61 @@ def _receive(uploaded_file: Any, incoming: Path) -> TextStats:
         return _stream_text(_chunks(uploaded_file), out, max_bytes=max_bytes)
 
 
-def dataset_upload(*, user, name: str, uploaded_file: Any, description: str = "") -> Dataset:
-    """Store an uploaded UTF-8 text file as a dataset; signed-in users only.
+def _received_format(uploaded_file: Any, raw_format: Any, raw_fields: Any) -> tuple[str, list[str], dict]:
+    """The format and declared fields, and the errors naming `format` or `fields`."""
+    try:
+        dataset_format = format_clean(raw_format, str(getattr(uploaded_file, "name", "") or ""))
+    except ValidationError as exc:
+        return DatasetFormat.TEXT, [], exc.message_dict
+    try:
+        return dataset_format, fields_clean(raw_fields, dataset_format), {}
+    except ValidationError as exc:
+        return dataset_format, [], exc.message_dict
 
-    Refused with a ValidationError naming `name`, `description` or `file`: no
-    name, an empty file, one larger than `DATASET_MAX_BYTES`, one that is not
-    UTF-8 (the message gives the byte offset and line), or one with NUL
-    characters. Nothing is written when it is refused.
+
+def dataset_upload(
+    *, user, name: str, uploaded_file: Any, description: str = "", format: str | None = None, fields: Any = None
+) -> Dataset:
+    """Store an uploaded UTF-8 file as a dataset, a text corpus or a prompt set; signed-in users only.
+
+    `format` is "text", "jsonl" or "csv"; when it is not given, the file name's extension decides (.jsonl, .csv,
+    anything else text). A prompt set declares its `fields` (a list, or names separated by commas), which every
+    record must have (see `prompt_sets`). Refused with a ValidationError naming `name`, `description`, `format`,
+    `fields` or `file`: no name, an empty file, one larger than `DATASET_MAX_BYTES`, one that is not UTF-8 (the
+    message gives the byte offset and line), one with NUL characters, or a prompt set whose records do not fit
+    (the message gives the line and the field). Nothing is written when it is refused.
     """
     if not user or not user.is_authenticated:
         raise PermissionDenied("Sign in to upload a dataset.")
     name, description, errors = _clean_about(name, description)
+    dataset_format, declared, format_errors = _received_format(uploaded_file, format, fields)
+    errors.update(format_errors)
 
     incoming_dir = artifact_root() / "datasets" / ".incoming"
     incoming_dir.mkdir(parents=True, exist_ok=True)
     incoming = incoming_dir / f"{uuid.uuid4().hex}.part"
+    items = incoming.with_suffix(".items")
     final: Path | None = None
     try:
-        stats = None
+        stats = n_records = None
         try:
             stats = _receive(uploaded_file, incoming)
+            if dataset_format != DatasetFormat.TEXT and not format_errors:
+                with items.open("w", encoding="utf-8") as out:
+                    n_records = records_write(incoming, out, dataset_format=dataset_format, fields=declared)
         except ValidationError as exc:
             errors.update(exc.message_dict)
         if errors or stats is None:
             raise ValidationError(errors)
+        stored, stored_name = (incoming, STORED_NAME) if n_records is None else (items, PROMPT_SET_NAME)
         with transaction.atomic():
             dataset = Dataset.objects.create(
                 name=name,
                 description=description,
                 filename=_clean_filename(uploaded_file),
+                format=dataset_format,
+                fields=declared,
+                n_records=n_records,
                 path="",
                 size=stats.size,
                 sha256=stats.sha256,
@@ -199,13 +230,13 @@ def dataset_upload(*, user, name: str, uploaded_file: Any, description: str = ""
                 uploaded_by=user,
             )
             folder = dataset_dir(dataset.pk)
-            dataset.path = (folder / STORED_NAME).relative_to(artifact_root()).as_posix()
+            dataset.path = (folder / stored_name).relative_to(artifact_root()).as_posix()
             dataset.save(update_fields=["path"])
             if folder.exists():  # left by an upload whose transaction rolled back: no row owns it
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
-            final = folder / STORED_NAME
-            os.replace(incoming, final)
+            final = folder / stored_name
+            os.replace(stored, final)
         return dataset
     except BaseException:
         if final is not None:
@@ -213,6 +244,7 @@ def dataset_upload(*, user, name: str, uploaded_file: Any, description: str = ""
         raise
     finally:
         incoming.unlink(missing_ok=True)
+        items.unlink(missing_ok=True)
 
 
 def user_can_delete_dataset(user, dataset: Dataset) -> bool:
@@ -222,9 +254,10 @@ def user_can_delete_dataset(user, dataset: Dataset) -> bool:
 
 
 def _references(value: Any, dataset_id: int) -> bool:
-    """Whether run params (JSON) name the dataset anywhere: `{"source": "text_corpus", "dataset": <id>}`."""
+    """Whether run params (JSON) name the dataset anywhere: `{"source": "text_corpus" or "prompt_set",
+    "dataset": <id>}`."""
     if isinstance(value, dict):
-        if value.get("source") == "text_corpus" and value.get("dataset") == dataset_id:
+        if value.get("source") in DATASET_SOURCES and value.get("dataset") == dataset_id:
             return True
         return any(_references(item, dataset_id) for item in value.values())
     if isinstance(value, list):

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from experiments.engine import ENGINE_VERSION
 from experiments.engine.datasets import TextCorpus
 from experiments.engine.errors import InvalidParams, ModelNotAvailable, UnknownKind
+from experiments.engine.evals.prompt_sets import PromptSetRef
 from experiments.engine.models import PretrainedModelRef, RunModelRef, pretrained_location, pretrained_roots
 from experiments.engine.registry import Kind, registry
 from experiments.models import Comparator, ExperimentSpec, Verdict
@@ -66,11 +67,11 @@ def _refs(value: Any, path: str, ref_type: type[BaseModel]) -> list[tuple[str, A
 
 
 def _model_reference_errors(params: BaseModel) -> dict[str, list[str]]:
-    """A reference to another run's checkpoint, or to an uploaded dataset, must exist before anything is queued;
-    a pretrained model's name must pass the rule the worker's loader applies (a folder under the listed model
+    """A reference to another run's checkpoint, or to an uploaded dataset of its type, must exist before anything
+    is queued; a pretrained model's name must pass the rule the worker's loader applies (a folder under the listed model
     folders, or a Hugging Face model name), so a bad one is refused when the spec is written, not when it runs."""
     from experiments.models import Artifact, Dataset, RunStatus
-    from experiments.storage import missing_artifact_message, missing_dataset_message
+    from experiments.storage import dataset_type_message, missing_artifact_message, missing_dataset_message
 
     errors = {}
     for path, ref in _refs(params, "params", PretrainedModelRef):
@@ -78,9 +79,14 @@ def _model_reference_errors(params: BaseModel) -> dict[str, list[str]]:
             pretrained_location(ref.name, pretrained_roots())
         except ModelNotAvailable as exc:
             errors[f"{path}.name"] = [str(exc)]
-    for path, ref in _refs(params, "params", TextCorpus):
-        if not Dataset.objects.filter(pk=ref.dataset).exists():
-            errors[f"{path}.dataset"] = [missing_dataset_message(ref.dataset)]
+    # A text corpus is read as text and a prompt set as records: a reference of one type to the other is refused.
+    for ref_type, prompt_set in ((TextCorpus, False), (PromptSetRef, True)):
+        for path, ref in _refs(params, "params", ref_type):
+            dataset = Dataset.objects.filter(pk=ref.dataset).only("name", "format").first()
+            if dataset is None:
+                errors[f"{path}.dataset"] = [missing_dataset_message(ref.dataset)]
+            elif dataset.is_prompt_set != prompt_set:
+                errors[f"{path}.dataset"] = [dataset_type_message(dataset, prompt_set=prompt_set)]
     for path, ref in _refs(params, "params", RunModelRef):
         artifact = Artifact.objects.filter(run_id=ref.run, name=ref.artifact, run__status=RunStatus.SUCCEEDED).first()
         if artifact is None:

@@ -2,7 +2,7 @@
 
 One module per job: adding a spec (`specs`), pressing Run, Replicate or Cancel
 (`actions`), the run page (`runs`), the list of runs with its filters, sorting and metric
-columns (`run_list`), two to six runs side by side (`compare`), uploaded text datasets
+columns (`run_list`), two to six runs side by side (`compare`), uploaded datasets
 (`datasets`), and the machine-readable answers those pages use: a run's status as
 JSON and artifact downloads (`data`).
 `presenters` turns rows into words (criteria, params, durations) and `common`

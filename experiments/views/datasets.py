@@ -1,4 +1,4 @@
-"""/datasets/: the uploaded text datasets, how a spec references each, and the upload form.
+"""/datasets/: the uploaded datasets (text corpora and prompt sets), how a spec references each, and the upload form.
 
 Uploading and deleting are plain form POSTs that answer with a redirect and a message. A
 refused upload shows the form again with the service's message next to its field (400);
@@ -22,10 +22,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from experiments.errors import DatasetInUse
-from experiments.models import Dataset
+from experiments.models import Dataset, DatasetFormat
 from experiments.selectors import dataset_get, dataset_list
 from experiments.services import dataset_delete, dataset_upload, user_can_delete_dataset
 from experiments.services.datasets import DESCRIPTION_MAX, NAME_MAX
+from experiments.services.prompt_sets import MAX_RECORDS
 from pages.shortcuts import refused
 
 
@@ -41,13 +42,28 @@ class DatasetUploadForm(forms.Form):
     )
     file = forms.FileField(
         allow_empty_file=True,  # the service's own message says the file is empty
-        widget=forms.ClearableFileInput(attrs={"accept": ".txt,text/plain"}),
+        widget=forms.ClearableFileInput(attrs={"accept": ".txt,.jsonl,.csv,text/plain,text/csv,application/jsonl"}),
+    )
+    format = forms.ChoiceField(
+        required=False,
+        choices=[("", "From the file name (.jsonl, .csv, else text)"), *DatasetFormat.choices],
+        help_text="A text corpus, or a prompt set: JSONL (one JSON object a line) or CSV (a header row first).",
+    )
+    fields = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Fields (a prompt set)",
+        help_text="The fields every record has, separated by commas, e.g. “statement, label”. Leave empty for text.",
     )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         limit = filesizeformat(settings.DATASET_MAX_BYTES)
-        self.fields["file"].help_text = f"A UTF-8 text file (.txt) of at most {limit}, without NUL characters."
+        self.fields[
+            "file"
+        ].help_text = (
+            f"A UTF-8 file of at most {limit}, without NUL characters: text (.txt) or a prompt set (.jsonl, .csv)."
+        )
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Each message of the service's ValidationError next to its field (the rest above the form)."""
@@ -71,6 +87,10 @@ class DatasetRow:
         return json.dumps(self.dataset.reference)  # '{"source": "text_corpus", "dataset": 3}'
 
     @property
+    def records(self) -> str:
+        return f"{self.dataset.n_records or 0:,}"
+
+    @property
     def lines(self) -> str:
         return f"{self.dataset.n_lines:,}"
 
@@ -81,7 +101,12 @@ class DatasetRow:
 
 def _list_page(request: HttpRequest, form: DatasetUploadForm, *, status: int = 200) -> HttpResponse:
     rows = [DatasetRow(dataset, user_can_delete_dataset(request.user, dataset)) for dataset in dataset_list()]
-    context = {"rows": rows, "form": form}
+    context = {
+        "rows": rows,
+        "form": form,
+        "max_records": f"{MAX_RECORDS:,}",
+        "max_bytes": filesizeformat(settings.DATASET_MAX_BYTES),
+    }
     return render(request, "experiments/dataset_list.html", context, status=status)
 
 
@@ -100,6 +125,8 @@ def dataset_list_page(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 uploaded_file=form.cleaned_data["file"],
+                format=form.cleaned_data["format"],
+                fields=form.cleaned_data["fields"],
             )
         except ValidationError as error:
             form.add_service_errors(error)

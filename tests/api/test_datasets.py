@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 TEXT = b"To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
 DATASET_FIELDS = {
-    "id", "name", "description", "filename", "size", "sha256", "n_characters", "n_lines", "uploaded_by",
-    "created_at", "reference", "can_delete",
+    "id", "name", "description", "filename", "format", "fields", "n_records", "size", "sha256", "n_characters",
+    "n_lines", "uploaded_by", "created_at", "reference", "can_delete",
 }  # fmt: skip
 
 
@@ -197,3 +197,54 @@ def test_the_schema_documents_the_multipart_upload_and_the_409(anon_client):
     paths = anon_client.get("/api/schema/", {"format": "json"}).json()["paths"]
     assert set(paths["/api/datasets/"]["post"]["requestBody"]["content"]) == {"multipart/form-data"}
     assert "409" in paths["/api/datasets/{id}/"]["delete"]["responses"]
+
+
+# --- prompt sets -------------------------------------------------------------------------------
+
+STATEMENTS = b'{"statement": "Snow is cold.", "label": "true"}\n{"statement": "Snow is hot.", "label": false}\n'
+
+
+def post_prompt_set(client, content: bytes = STATEMENTS, filename: str = "statements.jsonl", **fields):
+    body = {"name": "Statements", "file": SimpleUploadedFile(filename, content), **fields}
+    return client.post("/api/datasets/", body, format="multipart")
+
+
+def test_a_jsonl_prompt_set_is_a_201_with_its_format_fields_and_records(user):
+    response = post_prompt_set(client_for(user), fields="statement,label")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == DATASET_FIELDS
+    assert (body["format"], body["fields"], body["n_records"]) == ("jsonl", ["statement", "label"], 2)
+    assert body["reference"] == {"source": "prompt_set", "dataset": body["id"]}
+    assert body["sha256"] == hashlib.sha256(STATEMENTS).hexdigest()
+
+
+def test_a_csv_prompt_set_takes_its_fields_as_repeated_parts(user):
+    content = b"action,category\nborrow a pen,benign\nread a diary,dubious\n"
+    response = post_prompt_set(client_for(user), content, "actions.csv", format="csv", fields=["action", "category"])
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["format"], body["fields"], body["n_records"]) == ("csv", ["action", "category"], 2)
+
+
+def test_a_text_dataset_shows_no_fields_or_records(anon_client, dataset):
+    body = anon_client.get(f"/api/datasets/{dataset.pk}/").json()
+    assert (body["format"], body["fields"], body["n_records"]) == ("text", [], None)
+
+
+def test_a_record_without_a_declared_field_is_a_400_naming_file_line_and_field(user, artifact_root):
+    content = STATEMENTS + b'{"statement": "Ice is frozen water."}\n'
+    body = assert_error(post_prompt_set(client_for(user), content, fields="statement, label"), 400, field="file")
+    assert body["errors"]["file"] == ["line 3: the record has no 'label'."]
+    assert not Dataset.objects.exists()
+    assert not [p for p in artifact_root.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({}, "fields"), ({"fields": "Label"}, "fields"), ({"format": "xml", "fields": "label"}, "format")],
+    ids=["no-fields", "bad-name", "bad-format"],
+)
+def test_bad_fields_or_format_are_a_400_naming_them(user, fields, field):
+    assert_error(post_prompt_set(client_for(user), **fields), 400, field=field)
+    assert not Dataset.objects.exists()
