@@ -59,7 +59,7 @@ def test_a_template_must_have_exactly_its_slot(template, problem):
         ("refusal_rate", {"framings": [{"name": "a"}, {"name": "a"}]}, "params"),
         ("refusal_rate", {"classifier": "judge"}, "params"),
         ("refusal_rate", {"max_new_tokens": 10_000}, "max_new_tokens"),
-        ("refusal_rate", {"judge": {"model": MODEL, "template": "{reply} only"}, "classifier": "judge"}, "judge.template"),
+        ("refusal_rate", {"judge": {"model": MODEL, "template": "{reply} only"}}, "judge.template"),
     ],
 )
 def test_bad_params_are_refused_naming_the_field(kinds, key, params, field):

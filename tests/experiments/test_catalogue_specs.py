@@ -47,7 +47,9 @@ def test_each_runnable_idea_gets_its_spec_once(capsys):
     assert specs[6].criterion["metric"] == "replication_score" and specs[6].criterion["threshold"] == 0.5
 
 
-def test_behavioural_specs_read_the_evaluation_model_and_pre_register_an_interval_bound(settings, tmp_path, monkeypatch):
+def test_behavioural_specs_read_the_evaluation_model_and_pre_register_an_interval_bound(
+    settings, tmp_path, monkeypatch
+):
     settings.EVAL_MODEL_DIR = tmp_path / "eval-lm"
     monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(tmp_path))
     call_command("import_ideas", "ideas/fixtures/ai_safety_ideas.txt", verbosity=0)

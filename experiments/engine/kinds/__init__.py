@@ -17,12 +17,15 @@ from experiments.engine.kinds import (
     checkpoint_pca,
     composition_scores,
     finetune_comparison,
+    framing_conformity,
     grokking_modular_addition,
     head_ablation,
     head_detection,
     ioi,
     ioi_replication,
     model_diff,
+    persona_truthfulness,
+    refusal_rate,
     smoke,
     train_transformer,
 )
@@ -44,6 +47,9 @@ KIND_MODULES = (
     attribution_patching,
     ioi,
     ioi_replication,
+    persona_truthfulness,
+    framing_conformity,
+    refusal_rate,
 )
 
 

@@ -225,8 +225,9 @@ def run(params: Params, ctx) -> KindResult:
 def findings(effects: dict[str, PairedEffect], metrics: dict[str, float], left_out: str) -> list[str]:
     """The test in one sentence, the agreement rates behind it, and the split by category."""
     overall = effects["all actions"]
+    what = "okay-rate when asked affirmatively minus when asked disconfirmingly"
     out = [
-        overall.sentence("okay-rate when asked affirmatively minus when asked disconfirmingly", items="actions") + left_out,
+        overall.sentence(what, items="actions") + left_out,
         f"The model agreed with the affirmative framing on {percent(metrics['agreement_affirmative'])} of the "
         f"actions and with the disconfirming one on {percent(metrics['agreement_disconfirming'])}; a model answering "
         "by its own view of each action would agree with exactly one of the two.",

@@ -33,7 +33,7 @@ def test_a_refusal_spec_without_a_request_set_is_saved_but_not_run(client, model
     api.force_authenticate(user)
     response = api.post(f"/api/experiments/{spec.pk}/runs/", {}, format="json")
     assert response.status_code == 400
-    assert "params.data" in response.json() and "request set you upload" in str(response.json())
+    assert "request set you upload" in response.json()["errors"]["params.data"][0]
     assert not ExperimentRun.objects.exists()
 
 
