@@ -132,7 +132,8 @@ def main() -> None:
         spreads.append(spread)
     load_after = os.getloadavg()[0]
     header = [
-        f"Models: GPT-2 architecture, random init (seed 0), {FILLER_WORDS + 87:,}-word vocabulary or so, loaded "
+        f"Models: GPT-2 architecture, random init (seed 0), a word vocabulary of the prompts' words and "
+        f"{FILLER_WORDS:,} filler words, loaded "
         f"with `load_language_model` from a local folder, at two sizes: the size of the synthetic-dialogue models "
         f"the CPU tests evaluate, and a larger one. Data: {len(prompts)} prompts of the three behavioural kinds' "
         f"default framings (24-85 tokens), two answer options. Items per second of `option_logprobs`, median (and "
