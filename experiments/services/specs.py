@@ -46,7 +46,8 @@ def params_validate(kind: Kind, raw: Any) -> BaseModel:
         raise ValidationError(
             {("params" if path == "params" else f"params.{path}"): msgs for path, msgs in exc.errors.items()}
         ) from None
-    errors = _model_reference_errors(params) | _kind_reference_errors(kind, params)
+    # The kind's own checks read what the references name, so they run once every reference is there.
+    errors = _model_reference_errors(params) or _kind_reference_errors(kind, params)
     if errors:
         raise ValidationError(errors)
     return params
