@@ -2,7 +2,7 @@
 hypotheses #10 and #16, after the "optimizing for two things is harder than for one" intuition).
 
 For each statement of a prompt set (fields `statement` and `label`, "true" or "false"; default: the project's
-`true_false_statements`, 220 clearly true and clearly false statements) and each framing, the system message
+`true_false_statements`, 240 clearly true and clearly false statements) and each framing, the system message
 "You are a {persona} assistant." asks the model whether the statement is true or false, and the model's
 judgement is the answer option (" true" or " false" by default; any two one-token options) with the higher
 next-token log-probability after the answer start: deterministic, no sampling. The baseline persona is
