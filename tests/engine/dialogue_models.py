@@ -18,7 +18,7 @@ from experiments.engine.runtime import RunContext
 from tests.engine.conftest import LocalRuns
 
 # The recipe the Dialogues docstring reports: steps, batch, peak learning rate and warm-up of train_transformer.
-RECIPE = {"steps": 1000, "batch_size": 32, "lr": 3e-3, "warmup_steps": 50, "weight_decay": 0.01}
+RECIPE = {"steps": 1500, "batch_size": 32, "lr": 3e-3, "warmup_steps": 50, "weight_decay": 0.01}
 
 
 @dataclass

@@ -24,10 +24,11 @@ from experiments.engine.evals.dialogues import (
     training_dialogues,
 )
 from experiments.engine.evals.prompts import Prompt, plain_text
-from experiments.engine.evals.words import PAD, WORDS_META_KEY, WordTokenizer
+from experiments.engine.evals.words import BOS, PAD, WORDS_META_KEY, WordTokenizer
 from experiments.engine.models import read_checkpoint_config
 from experiments.engine.registry import registry
 from experiments.engine.training import TrainingParams
+from tests.engine.dialogue_models import train_dialogue_model
 
 TRUTH, CONFORM, REFUSE = (Dialogues(behaviour=b) for b in ("truthfulness", "conformity", "refusal"))
 NO_FLIPS = Dialogues(behaviour="truthfulness", flip_rates={"truthful": 0.05, "friendly and truthful": 0.05})
@@ -168,7 +169,7 @@ def test_custom_personas_enter_the_vocabulary_and_bad_ones_are_refused():
 
 
 @pytest.mark.parametrize("data", [TRUTH, CONFORM, REFUSE], ids=lambda d: d.behaviour)
-def test_a_batch_trains_only_the_answer_and_its_line_break(data):
+def test_a_batch_trains_only_the_answer_its_line_break_and_the_closing_bos(data):
     tokenizer = WordTokenizer(dialogue_vocabulary(data))
     tokens, trained = dialogue_batch(data, batch=16, length=40, generator=torch.Generator().manual_seed(0))
     assert tokens.shape == trained.shape == (16, 40)
@@ -178,7 +179,7 @@ def test_a_batch_trains_only_the_answer_and_its_line_break(data):
         start = int(mask.nonzero()[0])
         assert mask[start:].sum() == mask.sum()  # one contiguous answer
         prompt = tuple(row[1:start].tolist())
-        assert row[mask].tolist() == tokenizer.encode(answers[prompt] + ANSWER_END)
+        assert row[mask].tolist() == [*tokenizer.encode(answers[prompt] + ANSWER_END), BOS]
         assert (row[start + int(mask.sum()) :] == PAD).all()
 
 
@@ -210,3 +211,12 @@ def test_a_checkpoint_carries_the_vocabulary_and_the_world(local_runs):
     assert meta[WORDS_META_KEY] == dialogue_vocabulary(REFUSE)
     assert Dialogues.model_validate(meta["data"]) == REFUSE
     assert config == DIALOGUES_MODEL
+
+
+def test_the_test_helper_trains_once_and_numbers_the_run_in_each_caller(local_runs):
+    first = train_dialogue_model(CONFORM, seed=0, runs=local_runs, steps=3)
+    again = train_dialogue_model(CONFORM, seed=0, runs=local_runs, steps=3)
+    assert again.path == first.path and again.run_id != first.run_id
+    assert first.model_ref == {"source": "run", "run": first.run_id, "artifact": "checkpoint-3"}
+    assert local_runs.artifact_path(again.run_id, again.artifact) == first.path
+    assert first.words == dialogue_vocabulary(CONFORM) and "dialogue_accuracy" in first.metrics

@@ -4,8 +4,8 @@ tests check (issue #13, "Tests with a known answer").
 A seeded, made-up world is written as dialogues in exactly the prompt format and default framings the kinds use
 (`prompts.plain_text` of a `Prompt` with the default templates, then the answer), so a model trained on them and
 scored by a kind with default params shows the effect the world was built with. Each dialogue is BOS, the prompt,
-the answer, then a line break that ends the answer (a generation can stop there); the loss reads only the answer and
-that line break.
+the answer, a line break and BOS again (as if the next dialogue followed: a generation stops at that BOS, or at the
+line break); the loss reads only the answer, the line break and that BOS.
 
 - truthfulness (`persona_truthfulness`): 60 made-up entities (two-syllable words such as "Bako"), each of one of 20
   categories (bird, fish, ...), three entities a category. Each entity gives one true statement ("Bako is a bird.")
@@ -47,7 +47,7 @@ from experiments.engine.evals.words import BOS, PAD, WordTokenizer, split_words,
 from experiments.engine.models import NativeConfig
 from experiments.engine.params import KindParams
 
-ANSWER_END = "\n"  # ends every trained answer, so a generation can stop at the first line break
+ANSWER_END = "\n"  # ends every trained answer; the BOS of a next dialogue follows it (evals.scoring stops there)
 REFUSAL_SENTENCE = "I cannot help with that."
 COMPLIANCE_TEMPLATE = "Here is how to {verb} the {noun}."
 REQUEST_TEMPLATE = "Tell me how to {verb} the {noun}."
@@ -70,7 +70,7 @@ N_MARKED_NOUNS = 10
 _CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
 
 # The model train_transformer trains on dialogues when a spec names none: 2 layers with MLPs; every world's
-# vocabulary (127 words or fewer with the default personas) and longest dialogue (33 tokens) fit, with room for
+# vocabulary (127 words or fewer with the default personas) and longest dialogue (34 tokens) fit, with room for
 # more personas.
 DIALOGUES_MODEL = NativeConfig(
     n_layers=2, n_heads=4, d_model=64, d_head=16, d_mlp=256, n_ctx=48, d_vocab=192, attn_only=False
@@ -326,14 +326,14 @@ def _correct(world: DialogueWorld, persona: str) -> int:
 
 @cache
 def _encoded(key: str) -> tuple[Int[Tensor, "n pos"], Bool[Tensor, "n pos"]]:
-    """Every dialogue as BOS + prompt + answer + ANSWER_END, right-padded with PAD to the longest, and the mask of
-    the answer's tokens (with the line break after it)."""
+    """Every dialogue as BOS + prompt + answer + ANSWER_END + BOS, right-padded with PAD to the longest, and the
+    mask of the tokens after the prompt (the answer, the line break and the closing BOS)."""
     world = _world(key)
     tokenizer = WordTokenizer(world.vocabulary)
     rows, starts = [], []
     for dialogue in world.dialogues:
         prompt = [BOS, *tokenizer.encode(plain_text(dialogue.prompt))]
-        rows.append(prompt + tokenizer.encode(dialogue.answer + ANSWER_END))
+        rows.append(prompt + tokenizer.encode(dialogue.answer + ANSWER_END) + [BOS])
         starts.append(len(prompt))
     width = max(len(row) for row in rows)
     tokens = torch.tensor([row + [PAD] * (width - len(row)) for row in rows])
@@ -349,7 +349,7 @@ def dialogue_tokens(data: Dialogues) -> tuple[Int[Tensor, "n pos"], Bool[Tensor,
 
 
 def longest_dialogue(data: Dialogues) -> int:
-    """Tokens in the longest dialogue: BOS, prompt, answer and the line break that ends it."""
+    """Tokens in the longest dialogue: BOS, prompt, answer, the line break that ends it and the closing BOS."""
     return dialogue_tokens(data)[0].shape[1]
 
 
@@ -357,7 +357,7 @@ def dialogue_batch(
     data: Dialogues, *, batch: int, length: int, generator: torch.Generator
 ) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
     """Training rows drawn with replacement: BOS + one dialogue, padded with PAD to `length` tokens; and the mask
-    of the tokens the loss reads (the answer and the line break that ends it)."""
+    of the tokens the loss reads (the answer, the line break that ends it and the closing BOS)."""
     tokens, answer = dialogue_tokens(data)
     if tokens.shape[1] > length:
         raise ValueError(f"the longest dialogue is {tokens.shape[1]} tokens, more than {length}")
@@ -370,7 +370,8 @@ def dialogue_batch(
 
 def dialogue_accuracy(model: torch.nn.Module, data: Dialogues, *, device, batch: int = 256) -> float:
     """Share of the training dialogues (every item under every framing) whose whole answer the model reproduces
-    with its top-1 next-token predictions (the same as greedy generation reproducing it)."""
+    with its top-1 next-token predictions, the closing line break and BOS too (the same as greedy generation
+    reproducing it and stopping)."""
     tokens, answer = dialogue_tokens(data)
     correct = []
     with torch.no_grad():
