@@ -80,7 +80,14 @@ DIALOGUES_MODEL = NativeConfig(
 class Dialogues(KindParams):
     """Synthetic dialogues with a built-in behavioural effect of known size (see the module docstring).
 
-    Recipe (tests/engine/dialogue_models.py): the default model, RECIPE below; measured in the module's tests.
+    Recipe (tests/engine/dialogue_models.RECIPE): `DIALOGUES_MODEL` (2 layers with MLPs, d_model 64, 4 heads, d_mlp
+    256), 1500 steps of batch 32, peak learning rate 3e-3 with 50 warm-up steps, weight decay 0.01 (the
+    train_transformer defaults otherwise). Measured with train_transformer on one CPU thread, world_seed 0, on three
+    run seeds nobody tuned with (396791442, 609968897, 46988004): every behaviour, with its default effect and with
+    none (equal flip rates 0.05; conformity_rate 0; refusal_rate 0), reproduced 100% of its training answers
+    (dialogue_accuracy 1.0 in 18 of 18 runs), in 25-28 s each. Tuning runs reached 100% by step 500-800 on
+    truthfulness, the slowest to learn, and by step 200 on the others; with 1000 steps one of an earlier draw of test
+    seeds stopped at 96% on truthfulness (with 1500 it reached 99.6%), hence 1500.
     """
 
     source: Literal["dialogues"] = "dialogues"
