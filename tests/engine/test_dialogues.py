@@ -26,7 +26,6 @@ from experiments.engine.evals.dialogues import (
 from experiments.engine.evals.prompts import Prompt, plain_text
 from experiments.engine.evals.words import BOS, PAD, WORDS_META_KEY, WordTokenizer
 from experiments.engine.models import read_checkpoint_config
-from experiments.engine.registry import registry
 from experiments.engine.training import TrainingParams
 from tests.engine.dialogue_models import train_dialogue_model
 
@@ -202,9 +201,7 @@ def test_training_params_take_the_dialogues_model_and_check_it_fits():
 
 def test_a_checkpoint_carries_the_vocabulary_and_the_world(local_runs):
     spec = {"data": REFUSE.model_dump(), "steps": 3, "n_checkpoints": 1, "warmup_steps": 1, "eval_every": 3}
-    _, result, ctx = local_runs.run(
-        "train_transformer", registry.get("train_transformer").parse_params(spec).model_dump(), seed=0
-    )
+    _, result, ctx = local_runs.run("train_transformer", spec, seed=0)
     assert 0 <= result.metrics["dialogue_accuracy"] <= 1
     assert any("training dialogues" in line for line in result.findings)
     config, meta = read_checkpoint_config(ctx.artifact_dir / ctx.artifacts["checkpoint-3"].path)

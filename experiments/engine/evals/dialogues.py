@@ -131,7 +131,7 @@ class Dialogues(KindParams):
 
     @property
     def personas(self) -> dict[str, float]:
-        return DEFAULT_FLIP_RATES if self.flip_rates is None else self.flip_rates
+        return dict(DEFAULT_FLIP_RATES if self.flip_rates is None else self.flip_rates)
 
 
 @dataclass(frozen=True)
