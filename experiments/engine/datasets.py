@@ -16,6 +16,8 @@
 - `ioi_prompts`: indirect-object-identification sentences from templates
   (`experiments.engine.ioi`), in a word-level vocabulary or a pretrained
   tokenizer, with their corrupted "ABC" versions.
+- `dialogues`: synthetic dialogues with a built-in behavioural effect of known size
+  (`experiments.engine.evals.dialogues`), in the behavioural kinds' prompt format.
 - `text_corpus`: an uploaded UTF-8 text file (the platform's Dataset record),
   tokenized once with a byte-level BPE tokenizer trained locally on it, or at
   character level, and cached next to the file.
@@ -38,6 +40,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from experiments.engine.errors import EngineError
+from experiments.engine.evals.dialogues import Dialogues
 from experiments.engine.facts import Facts
 from experiments.engine.ioi import IOIPrompts
 from experiments.engine.params import KindParams
@@ -102,7 +105,7 @@ class TextCorpus(KindParams):
 
 
 TrainingData = Annotated[
-    InductionTraining | MarkovText | TextCorpus | IOIPrompts | Facts, Field(discriminator="source")
+    InductionTraining | MarkovText | TextCorpus | IOIPrompts | Facts | Dialogues, Field(discriminator="source")
 ]
 EvalData = Annotated[RepeatedRandomTokens | InductionTraining | MarkovText | TextCorpus, Field(discriminator="source")]
 

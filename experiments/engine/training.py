@@ -33,6 +33,15 @@ from experiments.engine.datasets import (
     synthetic_batch,
 )
 from experiments.engine.errors import EngineError
+from experiments.engine.evals.dialogues import (
+    DIALOGUES_MODEL,
+    Dialogues,
+    dialogue_accuracy,
+    dialogue_batch,
+    dialogue_vocabulary,
+    longest_dialogue,
+)
+from experiments.engine.evals.words import WORDS_META_KEY
 from experiments.engine.facts import FACTS_MODEL, Facts, facts_accuracy, facts_batch, longest_sequence, vocabulary_size
 from experiments.engine.ioi import (
     HELD_OUT_NAMES,
@@ -53,7 +62,7 @@ SMALL_ATTN_ONLY = NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, n_c
 # The default model for IOI prompts: the word vocabulary (229 words) and the longest prompt fit.
 IOI_MODEL = NativeConfig(n_layers=3, n_heads=4, d_model=128, d_head=32, n_ctx=32, d_vocab=256, attn_only=True)
 # The model a spec gets for its data source when it names no model (or only some of its fields).
-DEFAULT_MODEL_FOR = {"ioi_prompts": IOI_MODEL, "facts": FACTS_MODEL}
+DEFAULT_MODEL_FOR = {"ioi_prompts": IOI_MODEL, "facts": FACTS_MODEL, "dialogues": DIALOGUES_MODEL}
 
 
 class TrainingParams(KindParams):
@@ -112,6 +121,11 @@ class TrainingParams(KindParams):
                 raise ValueError(f"the facts vocabulary has {words} words; set model.d_vocab to at least {words}")
             if (length := longest_sequence(self.data)) > self.model.n_ctx:
                 raise ValueError(f"the longest fact is {length} tokens; set model.n_ctx to at least {length}")
+        if isinstance(self.data, Dialogues):
+            if (words := len(dialogue_vocabulary(self.data))) > self.model.d_vocab:
+                raise ValueError(f"the dialogues' vocabulary has {words} words; set model.d_vocab to at least {words}")
+            if (length := longest_dialogue(self.data)) > self.model.n_ctx:
+                raise ValueError(f"the longest dialogue is {length} tokens; set model.n_ctx to at least {length}")
         return self
 
     def checkpoint_schedule(self) -> list[int]:
@@ -137,6 +151,7 @@ class TrainingOutcome:
     ioi_accuracy: float | None = None
     facts_accuracy: float | None = None  # facts data: top-1 attribute accuracy on the training templates
     paraphrase_accuracy: float | None = None  # and on the held-out paraphrase templates
+    dialogue_accuracy: float | None = None  # dialogues data: share of answers reproduced exactly (top-1)
 
 
 def copied_segment_eval(
@@ -230,6 +245,14 @@ def train(
                 facts_batch(params.data, batch=params.batch_size, generator=generator),
                 None,
             )
+        elif isinstance(params.data, Dialogues):
+            # Padded to the longest dialogue, not n_ctx: the positions after it would only be padding.
+            (tokens, trained), predictable = (
+                dialogue_batch(
+                    params.data, batch=params.batch_size, length=longest_dialogue(params.data), generator=generator
+                ),
+                None,
+            )
         elif isinstance(params.data, IOIPrompts):
             tokens, predictable, trained = ioi_training_batch(
                 params.data, batch=params.batch_size, length=config.n_ctx, d_vocab=config.d_vocab, generator=generator
@@ -265,6 +288,9 @@ def train(
             meta = {"step": step, "warmup_steps": params.warmup_steps}
             if isinstance(params.data, Facts):  # the world a causal_tracing run of this checkpoint must use
                 meta["data"] = params.data.model_dump()
+            if isinstance(params.data, Dialogues):  # what a behavioural kind scoring this checkpoint reads text with
+                meta["data"] = params.data.model_dump()
+                meta[WORDS_META_KEY] = dialogue_vocabulary(params.data)
             outcome.checkpoints.append(_checkpoint(model, config, ctx, name_prefix, meta))
         report(step / params.steps, f"step {step}/{params.steps}, loss {recent[-1]:.3f}")
 
@@ -278,6 +304,8 @@ def train(
     if isinstance(params.data, Facts):
         outcome.facts_accuracy = facts_accuracy(model, params.data, held_out=False, device=device)
         outcome.paraphrase_accuracy = facts_accuracy(model, params.data, held_out=True, device=device)
+    if isinstance(params.data, Dialogues):
+        outcome.dialogue_accuracy = dialogue_accuracy(model, params.data, device=device)
     if isinstance(params.data, IOIPrompts):
         outcome.ioi_logit_difference, outcome.ioi_accuracy = ioi_performance(
             model, held_out_ioi_prompts(config, seed=ctx.seed).to(device)

@@ -4,7 +4,8 @@ Trains an attention-only model or one with MLPs (bounded layers, width, heads,
 context and steps) on a dataset: `induction_training` (random tokens with a
 copied segment, where only an induction mechanism predicts the copy), `markov_text`,
 `facts` (subject -> relation -> attribute statements, the loss on the attribute;
-for `causal_tracing`) or an uploaded `text_corpus`. Logs the loss series, the loss on copied tokens, and
+for `causal_tracing`), `dialogues` (synthetic dialogues with a built-in behavioural effect, for the
+behavioural kinds' tests) or an uploaded `text_corpus`. Logs the loss series, the loss on copied tokens, and
 the loss on the second half of repeated random tokens (in-context learning,
 Olsson et al. 2022, "In-context Learning and Induction Heads"). Checkpoints
 (config + weights, safetensors) are saved at log-spaced steps by default, so
@@ -48,6 +49,8 @@ METRICS = {
     "ioi_accuracy": "Share of those prompts where the IO name's logit is above the subject's (ioi_prompts data only).",
     "facts_accuracy": "Top-1 accuracy on the attributes of the training templates (facts data only).",
     "paraphrase_accuracy": "Top-1 accuracy on the attributes of the held-out paraphrase templates (facts data only).",
+    "dialogue_accuracy": "Share of the training dialogues (every item under every framing) whose whole answer the "
+    "model reproduces with top-1 predictions (dialogues data only).",
 }
 
 
@@ -76,6 +79,8 @@ def run(params: Params, ctx) -> KindResult:
     if outcome.facts_accuracy is not None:
         metrics["facts_accuracy"] = outcome.facts_accuracy
         metrics["paraphrase_accuracy"] = outcome.paraphrase_accuracy
+    if outcome.dialogue_accuracy is not None:
+        metrics["dialogue_accuracy"] = outcome.dialogue_accuracy
     summary = {
         "checkpoints": outcome.checkpoints,
         "model": params.model.model_dump(),
@@ -93,6 +98,7 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
         "markov_text": "Markov text",
         "ioi_prompts": "IOI prompts",
         "facts": "facts",
+        "dialogues": f"synthetic {getattr(params.data, 'behaviour', '')} dialogues",
     }.get(params.data.source, "the uploaded text")
     lines = [
         f"Trained a {model.n_layers}-layer {shape} model (d_model {model.d_model}, {model.n_heads} heads, "
@@ -104,10 +110,12 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
             f"It answers {metrics['facts_accuracy']:.0%} of the facts in their training templates and "
             f"{metrics['paraphrase_accuracy']:.0%} in held-out paraphrases."
         )
+    if "dialogue_accuracy" in metrics:
+        lines.append(f"It reproduces {metrics['dialogue_accuracy']:.0%} of its training dialogues' answers exactly.")
     first, second = metrics["repeated_first_half_loss"], metrics["repeated_second_half_loss"]
     gain = metrics["in_context_gain"]
-    if params.data.source == "facts":
-        pass  # repeated random tokens say nothing of a model that only saw facts
+    if params.data.source in ("facts", "dialogues"):
+        pass  # repeated random tokens say nothing of a model that only saw facts or dialogues
     elif gain >= COPIES_MIN_GAIN:
         lines.append(
             f"It copies in context: on repeated random tokens the second half costs {second:.2f} nats against "
