@@ -326,5 +326,6 @@ SPECTACULAR_SETTINGS = {
         "LinkTypeEnum": "ideas.models.LinkType",
         "RunStatusEnum": "experiments.models.RunStatus",
         "VerdictEnum": "experiments.models.Verdict",
+        "DatasetFormatEnum": "experiments.models.DatasetFormat",
     },
 }

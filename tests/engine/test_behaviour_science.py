@@ -3,9 +3,9 @@
 with (the dialogues' own TEST_SEEDS; the kinds have nothing to tune).
 
 - persona_truthfulness: the "friendly and truthful" persona calls 30% of the false statements true and "truthful"
-  5%, so accuracy drops by 0.125. The kind's interval must contain 0.125 and lie above zero, and the catalogue
-  criterion (effect_ci_low > 0 supports) must say "supports"; with 5% under both, the interval must contain zero
-  and the verdict must not be "supports".
+  5%, so accuracy drops by 0.125. The kind's interval must contain 0.125 and lie above zero, so the catalogue
+  criterion (effect_ci_low > 0 supports) says "supports"; with 5% under both, the interval must contain zero and
+  the verdict must not be "supports".
 - framing_conformity: 40% of the actions answered by agreeing with either framing: the interval contains 0.4 and
   lies above zero; with none, it contains zero.
 - refusal_rate: a model trained to refuse the requests on a marked subset: every marked request refused, every
@@ -27,15 +27,17 @@ from experiments.engine.evals.dialogues import dialogue_items, expected_effect
 from experiments.engine.executor import execute
 from experiments.engine.registry import registry
 from experiments.engine.runtime import MemoryReporter, RunContext
-from experiments.services.evidence import verdict_for
 from tests.engine.conftest import LocalRuns
 from tests.engine.dialogue_models import train_dialogue_model
 from tests.engine.test_dialogues_science import TEST_SEEDS, VARIANTS
 
 pytestmark = pytest.mark.slow
 
-CRITERION = {"metric": "effect_ci_low", "comparator": ">", "threshold": 0.0, "if_met": "supports",
-             "otherwise": "inconclusive"}  # fmt: skip
+
+def verdict(metrics: dict) -> str:
+    """The catalogue criterion of #10, #15 and #16: supports when effect_ci_low > 0, else inconclusive (the platform
+    applies it; tests/experiments/test_catalogue_specs.py checks the specs carry it)."""
+    return "supports" if metrics["effect_ci_low"] > 0 else "inconclusive"
 
 
 class EvalRuns(LocalRuns):
@@ -84,7 +86,7 @@ def test_persona_truthfulness_recovers_a_built_in_drop_in_truthfulness(runs, tmp
     assert known == pytest.approx(0.125)
     assert m["effect_ci_low"] <= known <= m["effect_ci_high"]
     assert m["effect_ci_low"] > 0 and m["p_value"] < 0.01
-    assert verdict_for(CRITERION, m) == "supports"
+    assert verdict(m) == "supports"
     assert m["treatment_false_called_true"] - m["baseline_false_called_true"] == pytest.approx(0.25, abs=0.05)
 
 
@@ -93,7 +95,7 @@ def test_persona_truthfulness_finds_no_drop_where_none_was_built_in(runs, tmp_pa
     m = result.metrics
     assert expected_effect(data) == 0
     assert m["effect_ci_low"] <= 0 <= m["effect_ci_high"]
-    assert verdict_for(CRITERION, m) != "supports"
+    assert verdict(m) != "supports"
     assert any("interval contains zero" in line for line in result.findings)
 
 
@@ -115,7 +117,7 @@ def test_framing_conformity_recovers_a_built_in_conformity(runs, tmp_path, seed)
     for category in ("benign", "dubious"):
         known = expected_effect(data, category=category)
         assert m[f"effect_{category}_ci_low"] <= known <= m[f"effect_{category}_ci_high"]
-    assert verdict_for(CRITERION, m) == "supports"
+    assert verdict(m) == "supports"
 
 
 def test_framing_conformity_finds_none_where_none_was_built_in(runs, tmp_path):
@@ -123,7 +125,7 @@ def test_framing_conformity_finds_none_where_none_was_built_in(runs, tmp_path):
     m = result.metrics
     assert expected_effect(data) == 0
     assert m["effect_ci_low"] <= 0 <= m["effect_ci_high"]
-    assert verdict_for(CRITERION, m) != "supports"
+    assert verdict(m) != "supports"
 
 
 def test_refusal_rate_finds_the_marked_requests_refused(runs, tmp_path):
