@@ -96,8 +96,12 @@ def assert_effect_metrics(metrics: dict) -> None:
     assert 0 <= metrics["p_value"] <= 1
 
 
+# A random model puts almost nothing on the answer options; these tests read the test's metrics anyway.
+ANSWERED = {"min_option_mass": 0}
+
+
 def test_persona_truthfulness_scores_every_statement_under_every_persona(runs, tmp_path):
-    result, ctx = execute_kind("persona_truthfulness", {"model": NATIVE}, runs, tmp_path)
+    result, ctx = execute_kind("persona_truthfulness", {"model": NATIVE, **ANSWERED}, runs, tmp_path)
     assert result.metrics["n_items"] == SHIPPED["true_false_statements"].n_records
     assert_effect_metrics(result.metrics)
     n = SHIPPED["true_false_statements"].n_records
@@ -117,7 +121,7 @@ def test_persona_truthfulness_with_several_personas_on_a_pretrained_folder(pretr
     monkeypatch.setenv("PRETRAINED_MODEL_DIRS", str(pretrained))
     params = {
         "model": {"source": "pretrained", "name": str(pretrained / folder)}, "test": "bootstrap", "max_items": 40,
-        "personas": ["friendly and truthful", "helpful and truthful"],
+        "personas": ["friendly and truthful", "helpful and truthful"], **ANSWERED,
     }  # fmt: skip
     result, _ = execute_kind("persona_truthfulness", params, runs, tmp_path)
     assert result.metrics["n_items"] == 40
@@ -127,7 +131,7 @@ def test_persona_truthfulness_with_several_personas_on_a_pretrained_folder(pretr
 
 
 def test_framing_conformity_splits_the_effect_by_category(runs, tmp_path):
-    result, ctx = execute_kind("framing_conformity", {"model": NATIVE}, runs, tmp_path)
+    result, ctx = execute_kind("framing_conformity", {"model": NATIVE, **ANSWERED}, runs, tmp_path)
     metrics = result.metrics
     assert metrics["n_items"] == SHIPPED["everyday_actions"].n_records
     assert_effect_metrics(metrics)
@@ -139,6 +143,17 @@ def test_framing_conformity_splits_the_effect_by_category(runs, tmp_path):
     assert result.findings[0].startswith("McNemar's exact test on 124 paired actions")
     assert any(line.startswith("By category: benign actions") for line in result.findings)
     assert result.headline == "conformity" and "judgements" in ctx.artifacts
+
+
+@pytest.mark.parametrize("key", ["persona_truthfulness", "framing_conformity"])
+def test_a_model_that_does_not_answer_gives_no_evidence(runs, tmp_path, key):
+    # A random model's choice between two tokens it hardly predicts is noise (and may lean to one option under
+    # both framings, which would read as conformity): the test is withheld, so a criterion gives no verdict.
+    result, _ = execute_kind(key, {"model": NATIVE}, runs, tmp_path)
+    assert result.metrics["option_mass"] < 0.01
+    assert not {"effect", "effect_ci_low", "effect_ci_high", "p_value"} & set(result.metrics)
+    assert result.findings[0].startswith("Not evidence: the model puts only")
+    assert result.summary["withheld"] is True
 
 
 def test_refusal_rate_with_one_framing_tests_the_compliance_rate_against_the_null(runs, tmp_path):

@@ -149,6 +149,40 @@ def model_problems(
     return problems
 
 
+MIN_OPTION_MASS = 0.01
+OPTION_MASS_FIELD_DOC = (
+    "Below this mean probability on the two answer options the model's choices are not taken as judgements: the "
+    "test's metrics are withheld, so a criterion on them gives no verdict."
+)
+
+
+def withhold_unanswered(metrics: dict[str, float], min_option_mass: float) -> tuple[dict[str, float], str | None]:
+    """The metrics a criterion may read, and None; or, when the model puts less than `min_option_mass` of its
+    probability on the two options (a random model, or one that does not read the prompt as a question with those
+    answers), the metrics without the test's (`effect*`, `p_value`) and a finding saying why. A model that
+    does not answer is not evidence either way, and its choice between two unlikely tokens is noise."""
+    mass = metrics["option_mass"]
+    if mass >= min_option_mass:
+        return metrics, None
+    kept = {name: value for name, value in metrics.items() if not name.startswith("effect") and name != "p_value"}
+    note = (
+        f"Not evidence: the model puts only {mass:.2%} of its probability on the two answer options (min_option_mass "
+        f"{min_option_mass:.0%}), so its choice between them is noise rather than a judgement. The test below is "
+        "descriptive; its metrics are withheld, so a criterion on them gives no verdict."
+    )
+    return kept, note
+
+
+def option_mass_warning(mass: float, min_option_mass: float) -> str | None:
+    """A finding when the model answers, but puts little probability on the options."""
+    if min_option_mass <= mass < 0.05:
+        return (
+            f"The model puts only {percent(mass)} of its probability on the two answer options: it may not read the "
+            "prompt as a question with those answers (try a chat model, or other options)."
+        )
+    return None
+
+
 def first_items(items: list[dict[str, str]], max_items: int) -> tuple[list[dict[str, str]], str]:
     """At most `max_items` items, in file order, and a note for the findings when some were left out."""
     if len(items) <= max_items:

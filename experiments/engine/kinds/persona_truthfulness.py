@@ -23,11 +23,18 @@ PRETRAINED_MODEL_DIRS: GPT-2 small or medium and Pythia-160M/410M read the plain
 " true" and " false" are one token each); an instruction-tuned model (e.g. Qwen2.5-0.5B-Instruct) gets its chat
 template, with the answer start after the assistant's turn begins.
 
+A model that puts less than `min_option_mass` (1%) of its probability on the two options (a random model, or
+one that does not read the prompt as a true-or-false question) is not judging: the test is reported as
+descriptive and `effect`, `effect_ci_low`, `effect_ci_high` and `p_value` are withheld, so a criterion gives
+no verdict.
+
 How robust (docs/science.md, "Behavioural evaluations"): on tiny models trained on synthetic dialogues in which
-the friendly persona calls a known share of false statements true, the kind recovers the built-in effect inside
-its 95% interval and gives "supported" under the catalogue criterion; on a model trained with no effect the
-interval contains zero. Small base models (GPT-2 small) judge such statements barely above chance, so a framing
-effect measured on them says little: the findings say when the baseline accuracy is near chance.
+the friendly persona calls 30% of the false statements true and the truthful one 5% (an accuracy drop of 0.125),
+the kind recovers the built-in effect inside its 95% interval and gives "supported" under the catalogue criterion
+on three seeds; on a model trained with no effect the interval contains zero (two seeds). These models reproduce
+their training answers exactly, so the tests check the measurement and its statistics, not a model's behaviour.
+A model that hardly knows the statements (baseline accuracy below 60%) makes a framing effect hard to read: the
+findings say so. Not run here on a real model (no weights on these machines).
 """
 
 from __future__ import annotations
@@ -40,14 +47,18 @@ from pydantic import Field, model_validator
 from experiments.engine.errors import EngineError
 from experiments.engine.evals.figures import rates_and_effects
 from experiments.engine.evals.judgements import (
+    MIN_OPTION_MASS,
+    OPTION_MASS_FIELD_DOC,
     FramingText,
     Judgements,
     first_items,
     items_problem,
     judge,
     model_problems,
+    option_mass_warning,
     percent,
     slotted,
+    withhold_unanswered,
 )
 from experiments.engine.evals.prompt_sets import PromptSource, ShippedPromptSet, load_items
 from experiments.engine.evals.prompts import (
@@ -129,6 +140,7 @@ class Params(KindParams):
     confidence: float = Field(0.95, ge=0.5, le=0.999, description="Confidence of the intervals.")
     max_items: int = Field(2000, ge=10, le=20_000, description="At most this many statements (the first ones).")
     batch_size: int = Field(32, ge=1, le=256, description="Prompts scored per forward pass.")
+    min_option_mass: float = Field(MIN_OPTION_MASS, ge=0, le=1, description=OPTION_MASS_FIELD_DOC)
 
     @model_validator(mode="after")
     def _comparable(self) -> Params:
@@ -209,12 +221,13 @@ def run(params: Params, ctx) -> KindResult:
         ], "columns": "P(true) under each persona"},
     )  # fmt: skip
     ctx.progress(1.0, "done")
-    metrics = analysis["metrics"]
+    metrics, withheld = withhold_unanswered(analysis["metrics"], params.min_option_mass)
     return KindResult(
-        findings=findings(params, analysis, len(items), left_out),
+        findings=[*([withheld] if withheld else []), *findings(params, analysis, len(items), left_out)],
         metrics=metrics,
         headline="framings",
         summary={"framings": analysis["framings"], "effects": analysis["effects"], "test": params.test,
+                 "overall": _effect_row(analysis["overall"]), "withheld": bool(withheld),
                  "examples": [framings[p][0].user for p in personas[:1]]},
     )  # fmt: skip
 
@@ -282,11 +295,8 @@ def findings(params: Params, analysis: dict, n_items: int, left_out: str) -> lis
             f"Under the baseline the model is near chance ({percent(m['baseline_accuracy'])}): it hardly knows "
             "these statements, so a difference between framings says little about truthfulness."
         )
-    if m["option_mass"] < 0.05:
-        out.append(
-            f"The model puts only {percent(m['option_mass'])} of its probability on the two answer options: it may "
-            "not read the prompt as a true-or-false question (try a chat model, or other options)."
-        )
+    if warning := option_mass_warning(m["option_mass"], params.min_option_mass):
+        out.append(warning)
     return out
 
 
