@@ -154,6 +154,7 @@ def test_a_model_that_does_not_answer_gives_no_evidence(runs, tmp_path, key):
     assert not {"effect", "effect_ci_low", "effect_ci_high", "p_value"} & set(result.metrics)
     assert result.findings[0].startswith("Not evidence: the model puts only")
     assert result.summary["withheld"] is True
+    assert not any("The interval" in line for line in result.findings)  # nothing read into the noise
 
 
 def test_refusal_rate_with_one_framing_tests_the_compliance_rate_against_the_null(runs, tmp_path):
