@@ -21,6 +21,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from experiments.engine.evals.prompt_sets import SHIPPED
 from experiments.errors import DatasetInUse
 from experiments.models import Dataset, DatasetFormat
 from experiments.selectors import dataset_get, dataset_list
@@ -106,6 +107,7 @@ def _list_page(request: HttpRequest, form: DatasetUploadForm, *, status: int = 2
         "form": form,
         "max_records": f"{MAX_RECORDS:,}",
         "max_bytes": filesizeformat(settings.DATASET_MAX_BYTES),
+        "shipped": list(SHIPPED.values()),
     }
     return render(request, "experiments/dataset_list.html", context, status=status)
 

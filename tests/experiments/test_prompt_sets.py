@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from experiments.engine.datasets import DatasetNotAvailable
-from experiments.engine.evals.prompt_sets import PromptSetProblem, PromptSetRef, PromptSource, load_items
+from experiments.engine.evals.prompt_sets import SHIPPED, PromptSetProblem, PromptSetRef, PromptSource, load_items
 from experiments.engine.params import KindParams
 from experiments.errors import DatasetInUse
 from experiments.models import Dataset, ExperimentRun, RunStatus
@@ -303,3 +303,11 @@ def test_a_prompt_set_refused_on_the_page_shows_the_line_and_field_next_to_the_f
     assert 'name="fields" value="statement, label"' in html  # the form keeps what was typed
     assert 'name="format"' in html
     assert not Dataset.objects.exists()
+
+
+def test_the_page_lists_the_shipped_sets_with_how_they_were_made(client):
+    page = client.get(reverse("dataset-list")).content.decode()
+    assert "Prompt sets the project ships" in page
+    for shipped in SHIPPED.values():
+        assert f'{{"source": "shipped", "name": "{shipped.name}"}}' in page.replace("&quot;", '"')
+        assert f"<td class=\"num\">{shipped.n_records}</td>" in page

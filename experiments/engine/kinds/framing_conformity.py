@@ -211,7 +211,7 @@ def run(params: Params, ctx) -> KindResult:
         rates_and_effects(
             rates, list(effects.items()),
             title=f"Conformity to the question's framing ({params.confidence:.0%} intervals)",
-            rate_title="agreement with the framing", effect_title="conformity effect (okay-rate difference)",
+            rate_title="agreement with the framing", effect_title="conformity effect",
         ),
     )  # fmt: skip
     ctx.save_artifact(
