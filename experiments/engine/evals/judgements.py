@@ -12,10 +12,10 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from experiments.engine.datasets import DatasetNotAvailable
 from experiments.engine.errors import EngineError
@@ -24,6 +24,7 @@ from experiments.engine.evals.prompts import Prompt
 from experiments.engine.evals.scoring import LanguageModel, language_model_tokenizer, option_token_ids
 from experiments.engine.evals.words import WordTokenizer
 from experiments.engine.models import ArtifactResolver, ModelRef
+from experiments.engine.params import KindParams
 
 
 def template_problem(template: str, *slots: str) -> str | None:
@@ -150,10 +151,27 @@ def model_problems(
 
 
 MIN_OPTION_MASS = 0.01
-OPTION_MASS_FIELD_DOC = (
-    "Below this mean probability on the two answer options the model's choices are not taken as judgements: the "
-    "test's metrics are withheld, so a criterion on them gives no verdict."
-)
+
+
+class JudgingParams(KindParams):
+    """The params every kind that judges items by two answer options shares: the model, the paired test and its
+    interval, how many items, the batch, and the least probability on the options that counts as an answer."""
+
+    model: ModelRef = Field(
+        description="The model: a pretrained causal language model from a local folder, or a checkpoint of a "
+        "train_transformer run on dialogues."
+    )
+    test: Literal["mcnemar", "bootstrap"] = Field(
+        "mcnemar", description="The paired test: McNemar's exact test (two framings) or a seeded paired bootstrap."
+    )
+    confidence: float = Field(0.95, ge=0.5, le=0.999, description="Confidence of the intervals.")
+    max_items: int = Field(2000, ge=10, le=20_000, description="At most this many items of the set (the first ones).")
+    batch_size: int = Field(32, ge=1, le=256, description="Prompts scored per forward pass.")
+    min_option_mass: float = Field(
+        MIN_OPTION_MASS, ge=0, le=1,
+        description="Below this mean probability on the two answer options the model's choices are not taken as "
+        "judgements: the test's metrics are withheld, so a criterion on them gives no verdict.",
+    )  # fmt: skip
 
 
 def withhold_unanswered(metrics: dict[str, float], min_option_mass: float) -> tuple[dict[str, float], str | None]:

@@ -34,16 +34,15 @@ interval on three seeds; with no built-in conformity the interval contains zero 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from experiments.engine.evals.figures import rates_and_effects
 from experiments.engine.evals.judgements import (
-    MIN_OPTION_MASS,
-    OPTION_MASS_FIELD_DOC,
     FramingText,
+    JudgingParams,
     first_items,
     items_problem,
     judge,
@@ -66,8 +65,7 @@ from experiments.engine.evals.prompts import (
 )
 from experiments.engine.evals.scoring import load_language_model
 from experiments.engine.evals.stats import PairedEffect, paired_test, wilson_interval
-from experiments.engine.models import ArtifactResolver, ModelRef
-from experiments.engine.params import KindParams
+from experiments.engine.models import ArtifactResolver
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
 
@@ -97,11 +95,7 @@ METRICS = {
 }
 
 
-class Params(KindParams):
-    model: ModelRef = Field(
-        description="The model: a pretrained causal language model from a local folder, or a checkpoint of a "
-        "train_transformer run on dialogues."
-    )
+class Params(JudgingParams):
     data: PromptSource = Field(
         ShippedPromptSet(name="everyday_actions"),
         description="Actions (field action; an optional category 'benign' or 'dubious' splits the results).",
@@ -122,11 +116,6 @@ class Params(KindParams):
     disagree_option: Annotated[FramingText, Field(max_length=40)] = Field(
         DISAGREE_OPTION, description="The option that disagrees with it."
     )
-    test: Literal["mcnemar", "bootstrap"] = Field("mcnemar", description="McNemar's exact test or a paired bootstrap.")
-    confidence: float = Field(0.95, ge=0.5, le=0.999, description="Confidence of the intervals.")
-    max_items: int = Field(2000, ge=10, le=20_000, description="At most this many actions (the first ones).")
-    batch_size: int = Field(32, ge=1, le=256, description="Prompts scored per forward pass.")
-    min_option_mass: float = Field(MIN_OPTION_MASS, ge=0, le=1, description=OPTION_MASS_FIELD_DOC)
 
     @model_validator(mode="after")
     def _distinct(self) -> Params:

@@ -39,7 +39,7 @@ findings say so. Not run here on a real model (no weights on these machines).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -47,10 +47,9 @@ from pydantic import Field, model_validator
 from experiments.engine.errors import EngineError
 from experiments.engine.evals.figures import rates_and_effects
 from experiments.engine.evals.judgements import (
-    MIN_OPTION_MASS,
-    OPTION_MASS_FIELD_DOC,
     FramingText,
     Judgements,
+    JudgingParams,
     first_items,
     items_problem,
     judge,
@@ -80,8 +79,7 @@ from experiments.engine.evals.stats import (
     paired_test,
     wilson_interval,
 )
-from experiments.engine.models import ArtifactResolver, ModelRef
-from experiments.engine.params import KindParams
+from experiments.engine.models import ArtifactResolver
 from experiments.engine.registry import KindResult
 from experiments.engine.runtime import within
 
@@ -110,11 +108,7 @@ METRICS = {
 Persona = Annotated[FramingText, Field(min_length=1, max_length=100)]
 
 
-class Params(KindParams):
-    model: ModelRef = Field(
-        description="The model: a pretrained causal language model from a local folder, or a checkpoint of a "
-        "train_transformer run on dialogues."
-    )
+class Params(JudgingParams):
     data: PromptSource = Field(
         ShippedPromptSet(name="true_false_statements"),
         description="Statements with a label 'true' or 'false' (fields statement, label).",
@@ -134,13 +128,6 @@ class Params(KindParams):
     )
     true_option: Annotated[FramingText, Field(max_length=40)] = Field(TRUE_OPTION, description="Says 'true'.")
     false_option: Annotated[FramingText, Field(max_length=40)] = Field(FALSE_OPTION, description="Says 'false'.")
-    test: Literal["mcnemar", "bootstrap"] = Field(
-        "mcnemar", description="McNemar's exact test (one treatment persona) or a paired bootstrap (any number)."
-    )
-    confidence: float = Field(0.95, ge=0.5, le=0.999, description="Confidence of the intervals.")
-    max_items: int = Field(2000, ge=10, le=20_000, description="At most this many statements (the first ones).")
-    batch_size: int = Field(32, ge=1, le=256, description="Prompts scored per forward pass.")
-    min_option_mass: float = Field(MIN_OPTION_MASS, ge=0, le=1, description=OPTION_MASS_FIELD_DOC)
 
     @model_validator(mode="after")
     def _comparable(self) -> Params:
