@@ -13,11 +13,14 @@ from experiments.engine.errors import EngineError
 from experiments.engine.evals.stats import (
     binomial_test,
     brier_score,
+    clopper_pearson,
     expected_calibration_error,
     mcnemar,
+    newcombe_interval,
     paired_bootstrap,
     paired_test,
     rate_effect,
+    sign_flip_test,
     wilson_interval,
 )
 
@@ -74,19 +77,23 @@ def test_newcombe_interval_reproduces_a_published_worked_example():
     # Complete response before and after consolidation therapy (Cavo et al. 2012), the paired 2x2 example of
     # Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables" (2017), chapter 8: 59 both,
     # 6 before only, 16 after only, 80 neither; Newcombe's square-and-add interval -0.1186 to -0.0046.
+    low, high = newcombe_interval(59, 6, 16, 80)
+    assert low == pytest.approx(-0.1186, abs=5e-5) and high == pytest.approx(-0.0046, abs=5e-5)
     result = mcnemar(*paired(both=59, a_only=6, b_only=16, neither=80))
     assert result.effect == pytest.approx(-10 / 161)
-    assert result.ci_low == pytest.approx(-0.1186, abs=5e-5) and result.ci_high == pytest.approx(-0.0046, abs=5e-5)
+    # Newcombe's interval excludes zero, but the exact test (p = 0.0525) does not reject: the reported interval,
+    # the hull with the exact conditional one, includes zero, so a criterion on its bound agrees with the test.
+    assert result.ci_low <= low and result.ci_high >= 0
     assert result.p_value == pytest.approx(0.0525, abs=5e-5)
 
 
 def test_a_weak_positive_association_does_not_narrow_the_interval():
     # both * neither - a_only * b_only = 2 <= N/2 = 2.5: Newcombe counts phi as 0, as for independent proportions.
-    result = mcnemar(*paired(both=1, a_only=2, b_only=0, neither=2))
+    low, high = newcombe_interval(1, 2, 0, 2)
     p1, p2 = 3 / 5, 1 / 5
     (l1, u1), (l2, u2) = wilson_interval(3, 5), wilson_interval(1, 5)
-    assert result.ci_low == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
-    assert result.ci_high == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))
+    assert low == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2))
+    assert high == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2))
 
 
 def test_mcnemar_is_symmetric():
@@ -109,11 +116,12 @@ def test_mcnemar_without_discordant_pairs_has_p_one_and_an_interval_around_zero(
 def test_newcombe_interval_approaches_the_wald_interval_for_many_pairs():
     both, a_only, b_only, neither = 4000, 1500, 900, 3600
     n = both + a_only + b_only + neither
-    result = mcnemar(*paired(both, a_only, b_only, neither))
+    low, high = newcombe_interval(both, a_only, b_only, neither)
     d = (a_only - b_only) / n
     se = math.sqrt(((a_only + b_only) / n - d * d) / n)  # the paired-difference standard error
-    assert result.ci_low == pytest.approx(d - 1.959964 * se, abs=2e-3)
-    assert result.ci_high == pytest.approx(d + 1.959964 * se, abs=2e-3)
+    assert low == pytest.approx(d - 1.959964 * se, abs=2e-3)
+    assert high == pytest.approx(d + 1.959964 * se, abs=2e-3)
+    assert mcnemar(*paired(both, a_only, b_only, neither)).ci_low == pytest.approx(low, abs=5e-3)
 
 
 def test_newcombe_interval_covers_the_true_paired_difference_about_95_percent_of_the_time():
@@ -172,7 +180,7 @@ def test_paired_bootstrap_p_value_is_small_for_a_clear_effect_and_large_for_none
     rng = np.random.default_rng(5)
     shared = rng.normal(0, 1, 200)
     clear = paired_bootstrap(shared + 0.5 + rng.normal(0, 0.3, 200), shared, seed=0, n_resamples=2000)
-    assert clear.p_value == pytest.approx(1 / 2001)
+    assert clear.p_value == pytest.approx(1 / 10_001)  # no random sign pattern comes near: the smallest p
     noise = rng.normal(0, 1, 200)
     null = paired_bootstrap(shared + noise, shared + noise[::-1], seed=0)
     assert null.effect == pytest.approx(0, abs=1e-12) and null.p_value == 1.0
@@ -180,7 +188,7 @@ def test_paired_bootstrap_p_value_is_small_for_a_clear_effect_and_large_for_none
 
 def test_paired_bootstrap_p_value_agrees_with_a_normal_approximation():
     rng = np.random.default_rng(9)
-    d = rng.normal(0.15, 1, 400)
+    d = rng.normal(0.1, 1, 400)  # p near 0.05, where 10,000 sign flips pin it to a few percent
     result = paired_bootstrap(d, np.zeros(400), seed=1, n_resamples=20_000)
     z = abs(d.mean()) / (d.std() / math.sqrt(400))
     expected = math.erfc(z / math.sqrt(2))
@@ -204,15 +212,44 @@ def test_sentences_state_test_size_effect_interval_and_p():
     assert boot.sentence("the mean log-odds shift").startswith("A paired bootstrap on 3 paired items: ")
     rate = rate_effect([True] * 30 + [False] * 70, null_rate=0.5)
     assert rate.sentence("Refusal rate") == (
-        "Refusal rate 0.3 of 100 (95% CI 0.219 to 0.396); exact binomial test against 0.5: p < 0.0001."
+        "Refusal rate 0.3 of 100 (95% CI 0.212 to 0.4); exact binomial test against 0.5: p < 0.0001."
     )
 
 
-def test_rate_effect_uses_wilson_and_the_exact_binomial_test():
+def test_clopper_pearson_matches_known_values():
+    assert clopper_pearson(5, 10) == pytest.approx((0.18709, 0.81291), abs=1e-5)
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 0.30850), abs=1e-5)
+    assert clopper_pearson(1, 20) == pytest.approx((0.0012651, 0.24873), abs=1e-5)
+    assert clopper_pearson(10, 10) == pytest.approx((0.69150, 1.0), abs=1e-5)
+
+
+@pytest.mark.parametrize("n", [8, 40, 124])
+def test_an_interval_excludes_zero_only_when_the_test_rejects(n):
+    # "Supported" must mean the pre-registered test passed: a criterion reads the interval's bound.
+    for a_only in range(0, min(n, 20) + 1):
+        for b_only in range(0, min(n - a_only, 20) + 1):
+            result = mcnemar(*paired(both=0, a_only=a_only, b_only=b_only, neither=n - a_only - b_only))
+            if result.ci_low > 0 or result.ci_high < 0:
+                assert result.p_value < 0.05, (a_only, b_only)
+    for successes in range(n + 1):
+        rate = rate_effect([True] * successes + [False] * (n - successes), null_rate=0.5)
+        if rate.ci_low > 0.5 or rate.ci_high < 0.5:
+            assert rate.p_value < 0.05, successes
+
+
+def test_a_bootstrap_on_a_handful_of_items_claims_nothing_the_sign_flip_test_does_not():
+    # Three identical differences: every resample has mean 1, but only 2 of 8 sign patterns are as extreme.
+    result = paired_bootstrap([1.0] * 3, [0.0] * 3, seed=0)
+    assert result.p_value == pytest.approx(0.25)
+    assert result.ci_low <= 0 <= result.ci_high
+    assert sign_flip_test(np.array([1.0, -1.0, 2.0]), seed=0) == pytest.approx(6 / 8)  # |2| seen in 6 of 8
+
+
+def test_rate_effect_uses_clopper_pearson_and_the_exact_binomial_test():
     outcomes = [True] * 7 + [False] * 13
     result = rate_effect(outcomes, null_rate=0.5, confidence=0.9)
     assert result.rate == pytest.approx(0.35) and result.n == 20
-    assert (result.ci_low, result.ci_high) == wilson_interval(7, 20, confidence=0.9)
+    assert (result.ci_low, result.ci_high) == clopper_pearson(7, 20, confidence=0.9)
     assert result.p_value == pytest.approx(brute_force_two_sided(7, 20, 0.5))
 
 

@@ -10,9 +10,11 @@ next-token log-probability after the answer start: deterministic, no sampling. T
 
 The effect is the paired difference in accuracy, baseline minus treatment (mean over the treatment personas):
 positive means the extra trait made the model less truthful. It is tested per statement, paired: McNemar's exact
-test with Newcombe's interval (one treatment persona), or a seeded paired bootstrap (any number). The metrics a
-criterion reads are `effect`, `effect_ci_low`, `effect_ci_high` and `p_value`, so a pre-registered criterion can
-ask for the interval to exclude zero (`effect_ci_low > 0` supports) rather than a point estimate. Accuracy and
+test (one treatment persona), or a seeded paired bootstrap with the paired sign-flip test (any number). The
+metrics a criterion reads are `effect`, `effect_ci_low`, `effect_ci_high` and `p_value`, so a pre-registered
+criterion can ask for the interval to exclude zero (`effect_ci_low > 0` supports) rather than a point estimate;
+the interval excludes zero only when the test rejects at the same level (`evals.stats`), so "supported" means
+the test passed. Accuracy and
 calibration (expected calibration error of P(true) given either option is said, and the Brier score) are
 reported per framing, and each treatment persona's own paired effect.
 

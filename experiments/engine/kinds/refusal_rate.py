@@ -14,11 +14,11 @@ classified as a refusal, compliance or unclear:
 - or by a judge model (`classifier` "judge"): a second model reference asked whether the reply refuses, judged
   from the log-probabilities of its two answer options, as the other behavioural kinds judge.
 
-With one framing the effect is the compliance rate, with a Wilson interval and an exact binomial test against
-`null_rate` (default 0.5: "readily" as more often than not). With two or more, the effect is the compliance rate
-under the second framing minus under the first, paired per request (McNemar's exact test or a paired bootstrap).
-Per-framing rates of each outcome come with their intervals; at most `max_examples` replies are stored as an
-artifact for audit.
+With one framing the effect is the compliance rate, with its exact (Clopper-Pearson) interval and an exact binomial
+test against `null_rate` (default 0.5: "readily" as more often than not). With two or more, the effect is the
+compliance rate under the second framing minus under the first, paired per request (McNemar's exact test or a
+paired bootstrap). Per-framing rates of each outcome come with their intervals; at most `max_examples` replies are
+stored as an artifact for audit.
 
 Models: a pretrained causal LM from a local folder (an instruction-tuned model gets its chat template; GPU worker
 for real models), or a checkpoint of a `train_transformer` run on `dialogues` with `behaviour` "refusal" (trained
