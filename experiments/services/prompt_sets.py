@@ -26,6 +26,7 @@ from ideas.text import has_visible_text
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_FIELDS = 16
 MAX_RECORDS = 100_000
+MAX_VALUE_CHARS = 20_000  # one value: far more than any prompt a model reads, far less than Python's csv limit
 FORMAT_BY_SUFFIX = {".jsonl": DatasetFormat.JSONL, ".csv": DatasetFormat.CSV}
 # A value may span lines (a quoted CSV cell, "\n" in JSON) and hold tabs; other control characters are refused.
 ALLOWED_CONTROLS = frozenset("\n\t\r")
@@ -109,6 +110,8 @@ def _jsonl_records(text: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
             raise _refuse(f"line {line}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
         except ValueError as exc:  # NaN or Infinity
             raise _refuse(f"line {line}: not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise _refuse(f"line {line}: the JSON is nested too deeply.") from None
         if not isinstance(record, dict):
             raise _refuse(f"line {line}: each line must be a JSON object ({{...}}), not {_json_type(record)}.")
         yield line, record
@@ -137,12 +140,24 @@ def _csv_records(text: IO[str], fields: list[str]) -> Iterator[tuple[int, dict[s
             f"line {reader.line_num}: the header row has no column {', '.join(map(repr, missing))} "
             f"(it has {', '.join(columns)})."
         )
-    for row in reader:
+    for row in _checked_rows(reader):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(columns):
             raise _refuse(f"line {reader.line_num}: {len(row)} cells, more than the header's {len(columns)} columns.")
         yield reader.line_num, dict(zip(columns, row, strict=False))  # a short row lacks its last columns
+
+
+def _checked_rows(reader) -> Iterator[list[str]]:
+    """The reader's rows, with a malformed row (a cell over the csv module's size limit, a stray quote in strict
+    files) refused naming its line, not raised as a csv.Error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _refuse(f"line {reader.line_num}: not valid CSV ({exc}).") from None
 
 
 def _normalized(record: dict[str, Any], fields: list[str], line: int) -> dict[str, str]:
@@ -156,6 +171,8 @@ def _normalized(record: dict[str, Any], fields: list[str], line: int) -> dict[st
         if declared and not isinstance(value, str | int | float | bool):
             raise _refuse(f"line {line}: {key!r} must be a string, a number or true/false, not {_json_type(value)}.")
         text = _as_text(value)
+        if len(text) > MAX_VALUE_CHARS:
+            raise _refuse(f"line {line}: {key!r} holds {len(text):,} characters; a value may hold {MAX_VALUE_CHARS:,}.")
         if declared and not text.strip():
             raise _refuse(f"line {line}: {key!r} is empty.")
         if declared and not has_visible_text(text):

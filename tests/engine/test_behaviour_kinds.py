@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from experiments.engine.datasets import DatasetNotAvailable
-from experiments.engine.errors import ModelNotAvailable
+from experiments.engine.errors import EngineError, ModelNotAvailable
 from experiments.engine.evals.prompt_sets import SHIPPED, ShippedPromptSet, load_items
 from experiments.engine.executor import execute
 from experiments.engine.registry import registry
@@ -69,7 +69,10 @@ def runs(tmp_path_factory) -> Runs:
     requests.write_text("".join(json.dumps(r) + "\n" for r in REQUESTS))
     unlabelled = root / "unlabelled.jsonl"
     unlabelled.write_text('{"statement": "the sky is blue ."}\n')
-    return Runs(checkpoint, {1: requests, 2: unlabelled})
+    true_first = root / "true-first.jsonl"
+    true_first.write_text("".join(json.dumps({"statement": "water is dry .", "label": label}) + "\n"
+                                  for label in ["true"] * 10 + ["false"] * 10))  # fmt: skip
+    return Runs(checkpoint, {1: requests, 2: unlabelled, 3: true_first})
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +176,21 @@ def test_refusal_rate_compares_two_framings_per_request_and_can_ask_a_judge(runs
     params = {
         "model": NATIVE, "data": {"source": "prompt_set", "dataset": 1}, "max_new_tokens": 4,
         "framings": [{"name": "plain"}, {"name": "helpful", "system": "You are a helpful assistant."}],
-        "classifier": "judge", "judge": {"model": NATIVE, "refusal_option": " yes", "compliance_option": " no"},
+        "classifier": "judge",
+        "judge": {"model": NATIVE, "refusal_option": " yes", "compliance_option": " no", "min_option_mass": 0},
     }  # fmt: skip
     result, _ = execute_kind("refusal_rate", params, runs, tmp_path)
     assert result.findings[0].startswith("McNemar's exact test on 6 paired requests: compliance under 'helpful'")
     assert "by the judge model's answer" in result.findings[-1]
     assert_effect_metrics(result.metrics)
+
+
+def test_a_judge_that_does_not_answer_fails_the_run_saying_why(runs, tmp_path):
+    judge = {"model": NATIVE, "refusal_option": " yes", "compliance_option": " no"}
+    params = {"model": NATIVE, "data": {"source": "prompt_set", "dataset": 1}, "max_new_tokens": 2,
+              "classifier": "judge", "judge": judge}  # fmt: skip
+    with pytest.raises(EngineError, match=r"The judge model puts only .* of its probability on its two options"):
+        execute_kind("refusal_rate", params, runs, tmp_path)
 
 
 def test_checks_before_queueing_name_the_field(runs, pretrained, monkeypatch):
@@ -206,3 +218,17 @@ def test_checks_before_queueing_name_the_field(runs, pretrained, monkeypatch):
                                         "classifier": "judge", "judge": judge})  # fmt: skip
     assert set(refusal) == {"judge.refusal_option"}
     assert persona.parse_params({"model": NATIVE}).data.name == "true_false_statements"
+    # The word tokenizer lower-cases: " True" and " true" would be one token, every judgement a tie.
+    same = problems("persona_truthfulness", {"model": NATIVE, "true_option": " True", "false_option": " true"})
+    assert "the same token as true_option" in same["false_option"]
+    # The tiny checkpoint reads 128 tokens: a reply of 120 more does not fit after the request.
+    long = problems("refusal_rate", {"model": NATIVE, "data": {"source": "prompt_set", "dataset": 1},
+                                     "max_new_tokens": 120})  # fmt: skip
+    assert "and max_new_tokens 120, more than the model's context of 128" in long["data"]
+    # Labels are checked on the statements that will be judged: the first 10 of a set whose false ones come later.
+    assert (
+        "need both true and false"
+        in problems(
+            "persona_truthfulness", {"model": NATIVE, "data": {"source": "prompt_set", "dataset": 3}, "max_items": 10}
+        )["data"]
+    )

@@ -124,11 +124,15 @@ def test_numbers_keep_their_json_text(uploader):
         ('statement,label\nA.,true\n"B.",""\n', "s.csv", ["line 3", "'label' is empty"]),
         ("statement,label\nA.,true,extra\n", "s.csv", ["line 2", "more than the header"]),
         ("statement,label,label\nA.,true,true\n", "s.csv", ["line 1", "'label' more than once"]),
+        (f"statement,label\nA.,true\n{'x' * 140_000},true\n", "s.csv", ["line 3", "not valid CSV"]),
+        ('{"statement": "A.", "label": "true", "x": ' + "[" * 100_000 + "\n", "s.jsonl", ["line 1", "too deeply"]),
+        ('{"statement": "' + "y" * 20_001 + '", "label": "true"}\n', "s.jsonl", ["line 1", "20,001 characters"]),
     ],
     ids=[
         "jsonl-missing-field", "jsonl-empty-value", "jsonl-null", "jsonl-array", "jsonl-not-object",
         "jsonl-bad-json", "jsonl-nan", "invisible", "control", "jsonl-no-records", "csv-no-records",
         "csv-header-lacks-field", "csv-short-row", "csv-empty-cell", "csv-long-row", "csv-repeated-column",
+        "csv-cell-over-the-csv-limit", "jsonl-nested-too-deeply", "value-too-long",
     ],
 )  # fmt: skip
 def test_a_record_that_does_not_fit_is_refused_naming_file_line_and_field(

@@ -5,6 +5,6 @@
 - `prompt_sets`: prompt sets by reference (uploaded JSONL/CSV files, or the sets the project ships).
 - `scoring`: a loaded language model, scored in padded batches (answer-option log-probabilities) or sampled.
 - `stats`: paired tests and intervals (McNemar's exact test, a paired bootstrap with a sign-flip test, Wilson,
-Clopper-Pearson and Newcombe intervals; a reported interval excludes zero only when its test rejects).
+  Clopper-Pearson and Newcombe intervals; a reported interval excludes zero only when its test rejects).
 - `dialogues`: synthetic dialogues with a built-in effect of known size, the known answer the tests check.
 """

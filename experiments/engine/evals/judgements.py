@@ -10,7 +10,7 @@ whether the question was understood as one with those answers.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -20,8 +20,13 @@ from pydantic import AfterValidator, Field
 from experiments.engine.datasets import DatasetNotAvailable
 from experiments.engine.errors import EngineError
 from experiments.engine.evals.prompt_sets import PromptSetProblem, load_items
-from experiments.engine.evals.prompts import Prompt
-from experiments.engine.evals.scoring import LanguageModel, language_model_tokenizer, option_token_ids
+from experiments.engine.evals.prompts import Prompt, plain_text
+from experiments.engine.evals.scoring import (
+    LanguageModel,
+    encode_prompt,
+    language_model_tokenizer,
+    option_token_ids,
+)
 from experiments.engine.evals.words import WordTokenizer
 from experiments.engine.models import ArtifactResolver, ModelRef
 from experiments.engine.params import KindParams
@@ -122,32 +127,73 @@ def items_problem(data: Any, runs: Any, fields: Sequence[str]) -> str | None:
     return None
 
 
+LONGEST_CHECKED = 5  # prompts per check whose token length is measured: the longest by characters
+
+
 def model_problems(
-    model: ModelRef, runs: ArtifactResolver, *, options: Mapping[str, str], texts: Iterable[str]
+    model: ModelRef,
+    runs: ArtifactResolver,
+    *,
+    options: Mapping[str, str],
+    prompts: Sequence[Prompt],
+    reserve: int = 0,
+    reserve_field: str = "max_new_tokens",
 ) -> dict[str, str]:
-    """Before queueing: each answer option (by its params field) is one token for the model's tokenizer, and a
-    model trained here on words knows every word of `texts` (the framings and the items). Nothing is said of a
-    pretrained model whose folder is not on this machine: the worker reports that."""
+    """Before queueing, for the model's tokenizer: each answer option (by its params field) is one token, and no
+    two are the same token; a model trained here on words knows every word of the prompts; and the longest
+    prompts, with `reserve` tokens more for a reply, fit the model's context. Nothing is said of a pretrained
+    model whose folder is not on this machine: the worker reports that."""
     try:
         tokenizer = language_model_tokenizer(model, runs)
     except EngineError as exc:
         return {"model": str(exc)}
     if tokenizer is None:
         return {}
-    problems = {}
+    problems: dict[str, str] = {}
+    seen: dict[int, str] = {}
     for field, text in options.items():
         if isinstance(tokenizer, WordTokenizer) and (unknown := tokenizer.unknown(text)):
             problems[field] = f"{text!r}: the model's word vocabulary lacks {', '.join(map(repr, unknown))}."
             continue
-        if (count := len(option_token_ids(tokenizer, text))) != 1:
-            problems[field] = f"{text!r} is {count} tokens for this model's tokenizer; an answer option must be one."
+        ids = option_token_ids(tokenizer, text)
+        if len(ids) != 1:
+            problems[field] = f"{text!r} is {len(ids)} tokens for this model's tokenizer; an answer option must be one."
+        elif ids[0] in seen:
+            problems[field] = f"{text!r} is the same token as {seen[ids[0]]} for this model's tokenizer."
+        else:
+            seen[ids[0]] = field
     if isinstance(tokenizer, WordTokenizer):
-        missing = list(dict.fromkeys(word for text in texts for word in tokenizer.unknown(text)))
+        missing = list(dict.fromkeys(word for prompt in prompts for word in tokenizer.unknown(plain_text(prompt))))
         if missing:
             shown = ", ".join(repr(word) for word in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-            problems.setdefault("data", f"The model's word vocabulary lacks {shown}{more} (from the prompts).")
+            problems["data"] = f"The model's word vocabulary lacks {shown}{more} (from the prompts)."
+            return problems
+    if problem := _length_problem(model, runs, tokenizer, prompts, reserve, reserve_field):
+        problems["data"] = problem
     return problems
+
+
+def _length_problem(model, runs, tokenizer, prompts: Sequence[Prompt], reserve: int, reserve_field: str) -> str | None:
+    # Imported here: the kinds package imports this module while it loads.
+    from experiments.engine.kinds._inputs import model_shape
+
+    try:
+        shape = model_shape(model, runs)
+    except EngineError:
+        return None  # the platform's own check names a checkpoint it cannot find
+    if shape is None or not prompts:
+        return None
+    longest = sorted(prompts, key=lambda prompt: len(plain_text(prompt)), reverse=True)[:LONGEST_CHECKED]
+    for prompt in longest:
+        length = len(encode_prompt(tokenizer, prompt))
+        if length + reserve > shape.n_ctx:
+            plus = f" and {reserve_field} {reserve}" if reserve else ""
+            return (
+                f"A prompt is {length} tokens{plus}, more than the model's context of {shape.n_ctx}: "
+                f"{prompt.user[:80]!r}. Use shorter items or templates{' or fewer new tokens' if reserve else ''}."
+            )
+    return None
 
 
 MIN_OPTION_MASS = 0.01

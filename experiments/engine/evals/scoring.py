@@ -397,5 +397,5 @@ def language_model_tokenizer(ref: NativeModelRef | RunModelRef | PretrainedModel
 
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError):
-        return None
+    except Exception:
+        return None  # the worker that loads the model reports why

@@ -61,7 +61,6 @@ from experiments.engine.evals.prompts import (
     DISAGREE_OPTION,
     DISCONFIRMING_USER,
     Prompt,
-    plain_text,
 )
 from experiments.engine.evals.scoring import load_language_model
 from experiments.engine.evals.stats import PairedEffect, paired_test, wilson_interval
@@ -141,12 +140,12 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
     knows every word of the prompts."""
     if problem := items_problem(params.data, runs, FIELDS):
         return {"data": problem}
-    prompts = _prompts(params, load_items(params.data, runs, fields=FIELDS))
+    prompts = _prompts(params, load_items(params.data, runs, fields=FIELDS)[: params.max_items])
     return model_problems(
         params.model,
         runs,
         options={"agree_option": params.agree_option, "disagree_option": params.disagree_option},
-        texts=[plain_text(prompt) for framing in prompts.values() for prompt in framing],
+        prompts=[prompt for framing in prompts.values() for prompt in framing],
     )
 
 

@@ -71,7 +71,6 @@ from experiments.engine.evals.prompts import (
     STATEMENT_USER,
     TRUE_OPTION,
     Prompt,
-    plain_text,
 )
 from experiments.engine.evals.scoring import load_language_model
 from experiments.engine.evals.stats import (
@@ -155,11 +154,11 @@ def _prompt(params: Params, persona: str, statement: str) -> Prompt:
 
 
 def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
-    """Before queueing: the prompt set has statements and labels, the options are one token each, and a model
-    trained here knows every word of the prompts."""
+    """Before queueing: the prompt set has statements labelled true and false, the options are one token each,
+    and the model knows every word of the prompts and can read the longest."""
     if problem := items_problem(params.data, runs, FIELDS):
         return {"data": problem}
-    items = load_items(params.data, runs, fields=FIELDS)
+    items = load_items(params.data, runs, fields=FIELDS)[: params.max_items]
     if problem := _labels_problem(items):
         return {"data": problem}
     prompts = [_prompt(params, p, item["statement"]) for p in (params.baseline, *params.personas) for item in items]
@@ -167,7 +166,7 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
         params.model,
         runs,
         options={"true_option": params.true_option, "false_option": params.false_option},
-        texts=[plain_text(prompt) for prompt in prompts],
+        prompts=prompts,
     )
 
 
@@ -176,15 +175,14 @@ def _labels_problem(items: list[dict[str, str]]) -> str | None:
         if item["label"].strip().lower() not in ("true", "false"):
             return f"record {line}: label must be 'true' or 'false', not {item['label']!r}"
     if len({item["label"].strip().lower() for item in items}) < 2:
-        return "the set needs both true and false statements"
+        return "the statements judged (the first max_items) need both true and false ones"
     return None
 
 
 def run(params: Params, ctx) -> KindResult:
-    items = load_items(params.data, ctx.dataset_resolver, fields=FIELDS)
+    items, left_out = first_items(load_items(params.data, ctx.dataset_resolver, fields=FIELDS), params.max_items)
     if problem := _labels_problem(items):
         raise EngineError(f"data: {problem}")
-    items, left_out = first_items(items, params.max_items)
     ctx.progress(0.02, "loading the model")
     model = load_language_model(params.model, ctx)
     option_ids = [

@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 
 from experiments.engine.errors import EngineError
 from experiments.engine.evals.judgements import (
+    MIN_OPTION_MASS,
     FramingText,
     first_items,
     items_problem,
@@ -45,7 +46,7 @@ from experiments.engine.evals.judgements import (
     slotted,
 )
 from experiments.engine.evals.prompt_sets import PromptSetRef, load_items
-from experiments.engine.evals.prompts import REFUSAL_SYSTEM, REQUEST_USER, Prompt, plain_text
+from experiments.engine.evals.prompts import REFUSAL_SYSTEM, REQUEST_USER, Prompt
 from experiments.engine.evals.scoring import load_language_model
 from experiments.engine.evals.stats import paired_test, rate_effect, wilson_interval
 from experiments.engine.models import ArtifactResolver, ModelRef
@@ -106,6 +107,10 @@ class Judge(KindParams):
     answer_prefix: Annotated[str, Field(max_length=200)] = Field("Answer:", description="Start of its answer.")
     refusal_option: Annotated[FramingText, Field(max_length=40)] = Field(" Yes", description="Means 'refuses'.")
     compliance_option: Annotated[FramingText, Field(max_length=40)] = Field(" No", description="Means 'complies'.")
+    min_option_mass: float = Field(
+        MIN_OPTION_MASS, ge=0, le=1,
+        description="Below this mean probability on its two options the judge is not answering: the run fails.",
+    )  # fmt: skip
 
 
 class Params(KindParams):
@@ -175,16 +180,23 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
         return {}
     if problem := items_problem(params.data, runs, FIELDS):
         return {"data": problem}
-    prompts = _prompts(params, load_items(params.data, runs, fields=FIELDS))
-    problems = model_problems(
-        params.model, runs, options={}, texts=[plain_text(p) for framing in prompts.values() for p in framing]
-    )
+    items = load_items(params.data, runs, fields=FIELDS)[: params.max_items]
+    prompts = [p for framing in _prompts(params, items).values() for p in framing]
+    problems = model_problems(params.model, runs, options={}, prompts=prompts, reserve=params.max_new_tokens)
     if params.classifier == "judge" and params.judge is not None:
         judge_options = {"refusal_option": params.judge.refusal_option,
                          "compliance_option": params.judge.compliance_option}  # fmt: skip
-        for field, message in model_problems(params.judge.model, runs, options=judge_options, texts=[]).items():
+        # The judge reads the request and a reply of up to max_new_tokens tokens (written here as that many words).
+        questions = [_question(params.judge, item["request"], " ".join(["x"] * params.max_new_tokens))
+                     for item in items]  # fmt: skip
+        found = model_problems(params.judge.model, runs, options=judge_options, prompts=questions)
+        for field, message in found.items():
             problems[f"judge.{field}"] = message
     return problems
+
+
+def _question(judge: Judge, request: str, reply: str) -> Prompt:
+    return Prompt(None, judge.template.format(request=request, reply=reply), judge.answer_prefix)
 
 
 def classify(reply: str) -> tuple[str, str]:
@@ -218,7 +230,7 @@ def run(params: Params, ctx) -> KindResult:
         )  # fmt: skip
     labels = _labels(params, items, replies, ctx)
     analysis = _analyse(params, labels, seed=ctx.seed)
-    categories = [item.get("category", "").strip() for item in items]
+    categories = [item.get("category", "").strip().lower() for item in items]
     ctx.save_artifact("outcomes", outcome_figure(labels, categories))
     ctx.save_artifact("examples", {"replies": _examples(params, items, replies, labels)})
     ctx.progress(1.0, "done")
@@ -242,16 +254,20 @@ def _labels(params: Params, items, replies: dict[str, list[str]], ctx) -> dict[s
         judge_model.option_id(params.judge.compliance_option, field="judge.compliance_option"),
     ]
     questions = {
-        name: [
-            Prompt(None, params.judge.template.format(request=item["request"], reply=reply), params.judge.answer_prefix)
-            for item, reply in zip(items, framed, strict=True)
-        ]
+        name: [_question(params.judge, item["request"], reply) for item, reply in zip(items, framed, strict=True)]
         for name, framed in replies.items()
     }
     judged = judge(
         judge_model, questions, option_ids, batch_size=params.batch_size,
         report=within(ctx.progress, 0.85, 0.95), check_cancelled=ctx.check_cancelled,
     )  # fmt: skip
+    mass = float(np.mean([j.option_mass for j in judged.values()]))
+    if mass < params.judge.min_option_mass:
+        raise EngineError(
+            f"The judge model puts only {mass:.2%} of its probability on its two options (judge.min_option_mass "
+            f"{params.judge.min_option_mass:.0%}): it does not answer the question, so its labels would be noise. "
+            "Use another judge model, or options it predicts."
+        )
     labels = {}
     for name, framed in replies.items():
         labels[name] = [
