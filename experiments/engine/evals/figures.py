@@ -59,6 +59,6 @@ def rates_and_effects(
     _bars(fig, rates, row=1, col=1, name=rate_title)
     _forest(fig, effects, row=1, col=2)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", side="right", row=1, col=2)  # long labels clear of the bars
     fig.update_layout(title=title, height=380 + 18 * max(len(effects), len(rates)))
     return fig

@@ -28,6 +28,7 @@ from __future__ import annotations
 from experiments.engine.registry import KindResult
 from experiments.engine.training import SERIES as TRAINING_SERIES
 from experiments.engine.training import TrainingParams, train
+from experiments.engine.wording import count
 
 KEY = "train_transformer"
 COPIES_MIN_GAIN = 0.5  # nats of in-context gain from which the findings say the model copies in context
@@ -139,5 +140,6 @@ def findings(params: Params, metrics: dict, summary: dict) -> list[str]:
         )
     steps = [c["step"] for c in summary["checkpoints"]]
     if steps:
-        lines.append(f"Saved {len(steps)} checkpoints, steps {steps[0]} to {steps[-1]}, for the analysis kinds.")
+        when = f"at step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]} to {steps[-1]}"
+        lines.append(f"Saved {count(len(steps), 'checkpoint')}, {when}, for the analysis kinds.")
     return lines
