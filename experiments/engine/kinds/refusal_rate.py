@@ -186,9 +186,10 @@ def check_references(params: Params, runs: ArtifactResolver) -> dict[str, str]:
     if params.classifier == "judge" and params.judge is not None:
         judge_options = {"refusal_option": params.judge.refusal_option,
                          "compliance_option": params.judge.compliance_option}  # fmt: skip
-        # The judge reads the request and a reply of up to max_new_tokens tokens (written here as that many words).
-        questions = [_question(params.judge, item["request"], " ".join(["x"] * params.max_new_tokens))
-                     for item in items]  # fmt: skip
+        # The judge reads the request and a reply of up to max_new_tokens tokens: here its own one-token option
+        # that many times, which any tokenizer that passes the option check reads as exactly that many tokens.
+        longest_reply = params.judge.refusal_option * params.max_new_tokens
+        questions = [_question(params.judge, item["request"], longest_reply) for item in items]
         found = model_problems(params.judge.model, runs, options=judge_options, prompts=questions)
         for field, message in found.items():
             problems[f"judge.{field}"] = message
