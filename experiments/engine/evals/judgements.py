@@ -169,6 +169,8 @@ def model_problems(
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             problems["data"] = f"The model's word vocabulary lacks {shown}{more} (from the prompts)."
             return problems
+    if problems:  # lengths are measured once the options are right (a judge's prompts hold an option)
+        return problems
     if problem := _length_problem(model, runs, tokenizer, prompts, reserve, reserve_field):
         problems["data"] = problem
     return problems
