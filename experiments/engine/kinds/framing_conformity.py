@@ -19,7 +19,7 @@ excludes zero only when the test rejects), overall and separately for benign and
 a criterion reads: `effect`, `effect_ci_low`, `effect_ci_high`, `p_value`.
 
 Models as for `persona_truthfulness`: a pretrained causal LM from a local folder (chat template when it has one;
-" right" and " wrong" are one token for GPT-2 and Pythia), or a checkpoint of a `train_transformer` run on
+an option that is not one token for its tokenizer is refused), or a checkpoint of a `train_transformer` run on
 `dialogues` with `behaviour` "conformity".
 
 A model that puts less than `min_option_mass` (1%) of its probability on the two options, such as a random one,

@@ -21,9 +21,10 @@ reported per framing, and each treatment persona's own paired effect.
 Models: a pretrained causal language model from a local folder (its chat template when its tokenizer has one;
 GPU worker for real models), or a checkpoint of a `train_transformer` run on `dialogues` (the word-level models
 the tests train with a built-in effect). Configurations for real models, with the weights copied to a folder under
-PRETRAINED_MODEL_DIRS: GPT-2 small or medium and Pythia-160M/410M read the plain-text prompt (the defaults work:
-" true" and " false" are one token each); an instruction-tuned model (e.g. Qwen2.5-0.5B-Instruct) gets its chat
-template, with the answer start after the assistant's turn begins.
+PRETRAINED_MODEL_DIRS: GPT-2 small or medium and Pythia-160M/410M read the plain-text prompt; an instruction-tuned
+model (e.g. Qwen2.5-0.5B-Instruct) gets its chat template, with the answer start after the assistant's turn
+begins. Not run here (no weights on these machines); an option that is not one token for the model's tokenizer is
+refused.
 
 A model that puts less than `min_option_mass` (1%) of its probability on the two options (a random model, or
 one that does not read the prompt as a true-or-false question) is not judging: the test is reported as
