@@ -179,7 +179,8 @@ def copying_scores(
     push = torch.einsum("bhkm,bqm->bhqk", values_out[:, :, 1 : half + 1], answer_dirs)
     helped = (from_copy * push.clamp_min(0)).sum(dim=0)  # [head, q, k]
     relative = torch.arange(1, half + 1)[None, :] - (queries - half)[:, None]  # [q, k]: key minus the twin
-    by_offset = torch.zeros(helped.shape[0], 2 * length + 1)
+    relative = relative.to(helped.device)  # scatter_add_ wants its index and source on its own device (CUDA)
+    by_offset = torch.zeros(helped.shape[0], 2 * length + 1, device=helped.device)
     by_offset.scatter_add_(1, (relative + length).flatten().expand(helped.shape[0], -1), helped.flatten(1))
     return score, by_offset.argmax(dim=-1) - length, layer_score
 
