@@ -16,16 +16,19 @@ register_kinds()  # the experiments app does this at start-up; these tests run w
 
 
 class LocalRuns:
-    """Runs kept in memory, numbered from 1; implements the artifact resolver the kinds use."""
+    """Runs kept in memory, numbered from 1; implements the artifact resolver the kinds use.
 
-    def __init__(self, root: Path) -> None:
+    `device` is where the kinds run: the CPU, or `cuda` in the GPU tests (tests/engine/test_gpu.py)."""
+
+    def __init__(self, root: Path, *, device: str = "cpu") -> None:
         self.root = root
+        self.device = device
         self.contexts: dict[int, RunContext] = {}
 
     def run(self, key: str, params: dict, *, seed: int = 0) -> tuple[int, KindResult, RunContext]:
         run_id = len(self.contexts) + 1
         ctx = RunContext(
-            seed=seed, device="cpu", artifact_dir=self.root / str(run_id), reporter=MemoryReporter(),
+            seed=seed, device=self.device, artifact_dir=self.root / str(run_id), reporter=MemoryReporter(),
             artifact_resolver=self,
         )  # fmt: skip
         kind = registry.get(key)
