@@ -14,7 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-.venv/bin/python}
+# The project's environment (.venv, as `make install` makes it), else the image's python (Dockerfile).
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; fi
+PY=${PYTHON:-$(command -v python3 || echo .venv/bin/python)}
 OUT=${GPU_CHECK_DIR:-var/gpu-check}
 mkdir -p "$OUT"
 REPORT="$OUT/report.md"
