@@ -138,3 +138,29 @@ def test_a_running_runs_charts_append_only_new_points_and_start_over_on_a_new_at
         pass
     assert polls and all("series_since=" in url for url in polls), polls  # never the whole run: it was embedded
     page.screenshot(path="/tmp/run-page-series-since.png")
+
+
+def test_a_series_logged_over_earlier_steps_makes_the_page_fetch_the_run_whole_once(page):
+    """Grokking logs its progress measures at each checkpoint after training: steps below the page's cursor. The
+    counts in the poll's answer tell the page it lacks them; it fetches the run whole once and draws them."""
+    from django.utils import timezone
+
+    from experiments.models import ExperimentRun
+
+    loss = [[step, 1.0] for step in range(0, 1100, 100)]
+    run = ExperimentRunFactory(
+        status=RunStatus.RUNNING, attempts=1, started_at=timezone.now(), worker="host:1", series={"loss": loss}
+    )
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/status.json" in request.url else None)
+    page.goto(f"/runs/{run.pk}/")
+    page.locator('.chart[data-metric="loss"] .scatterlayer .trace').wait_for()
+    with page.expect_request(lambda request: "series_since=1000&series_attempt=1" in request.url):
+        pass
+    ExperimentRun.objects.filter(pk=run.pk).update(series={"loss": loss, "restricted_loss": [[0, 5.0], [500, 4.0]]})
+    plot = page.locator('.chart[data-metric="restricted_loss"] .chart-plot')
+    plot.locator(".scatterlayer .trace").wait_for()
+    assert page.evaluate("(plot) => plot.data[0].x.join(',')", plot.element_handle()) == "0,500"
+    assert any(url.endswith(f"/runs/{run.pk}/status.json") for url in polls), polls  # the one whole fetch
+    with page.expect_request(lambda request: "series_since=1000&series_attempt=1" in request.url):
+        pass  # then only new points again
