@@ -24,12 +24,14 @@ from api.serializers.ideas import IdeaRefSerializer
 from experiments.engine.registry import Kind
 from experiments.models import Artifact, Comparator, ExperimentRun, ExperimentSpec, Verdict
 from experiments.selectors import RUNS_SHOWN_PER_SPEC, kind_catalog, live_queues, run_waiting_for
+from experiments.series import series_poll
 from experiments.services import run_can_cancel
 from experiments.services.specs import SEED_MAX
 from ideas.models import Idea
 
 TITLE_MAX = ExperimentSpec._meta.get_field("title").max_length
 DESCRIPTION_MAX = 20_000
+SERIES_STEP_MAX = 2**53 - 1  # the largest whole number a JavaScript client reads exactly
 
 # A JSON object with any keys: params, summaries, manifests.
 JSON_OBJECT = {"type": "object", "additionalProperties": {}}
@@ -293,6 +295,99 @@ class RunDetailSerializer(RunSummarySerializer):
     class Meta(RunSummarySerializer.Meta):
         fields = [*RunSummarySerializer.Meta.fields, "series", "parts", "log", "summary", "manifest"]
         read_only_fields = fields
+
+
+class QueryStepField(serializers.IntegerField):
+    """A whole number >= 0 written in decimal digits and nothing else.
+
+    DRF's IntegerField also reads "3.0", " 3" and "3\\n"; a cursor written wrongly should be a 400, not a
+    guess.
+    """
+
+    default_error_messages = {"not_digits": "Must be a whole number written in digits (0, 1, 2, ...)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not data.isascii() or not data.isdigit():
+            self.fail("not_digits")
+        return super().to_internal_value(data)
+
+
+class RunDetailQuerySerializer(serializers.Serializer):
+    """What `GET /api/runs/<id>/` takes: an incremental poll of the step series (see `experiments.series`)."""
+
+    series_since = QueryStepField(
+        required=False,
+        min_value=0,
+        max_value=SERIES_STEP_MAX,
+        help_text="Only the series points with a step above this one (a poll's `series_next_since`); the answer "
+        "then also carries `series_since`, `series_attempt`, `series_reset`, `series_counts` and "
+        "`series_next_since`. A finished part's series are left out. Without it: the whole series.",
+    )
+    series_attempt = QueryStepField(
+        required=False,
+        min_value=0,
+        max_value=SERIES_STEP_MAX,
+        help_text="With `series_since`: the attempt whose points you hold (a poll's `series_attempt`). When the "
+        "run's is another one (it was retried), the answer has the whole series and `series_reset` true.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "series_attempt" in attrs and "series_since" not in attrs:
+            raise serializers.ValidationError({"series_attempt": "Give it with series_since."})
+        return attrs
+
+
+class RunSeriesPollSerializer(RunDetailSerializer):
+    """A run as `GET /api/runs/<id>/` answers it; with `?series_since=`, its series since that step and how to
+    stay in step with them (see `experiments.series`).
+
+    The poll's fields are declared optional (neither read-only nor required), so the schema says they are
+    present only in a poll's answer; this serializer only ever renders.
+    """
+
+    series = SeriesField(
+        read_only=True,
+        help_text="Step metrics: {metric: [[step, value], ...]}; a part's are named <part>/<metric>. With "
+        "`series_since`: only points with a step above it, per series with any (a finished part's series left "
+        "out); whole again when `series_reset`.",
+    )
+    series_since = serializers.IntegerField(required=False, help_text="Polls only: the step asked for.")
+    series_attempt = serializers.IntegerField(
+        required=False, help_text="Polls only: the attempt these points belong to; 0 while no attempt holds any."
+    )
+    series_reset = serializers.BooleanField(
+        required=False,
+        help_text="Polls only: the run is on another attempt than the query's `series_attempt`: drop what you "
+        "hold; `series` is whole.",
+    )
+    series_counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Polls only: every series' number of points, new or not. If yours differ after adding "
+        "`series`, you missed points (a series logged over earlier steps, a long series thinned): fetch the run "
+        "once without `series_since`.",
+    )
+    series_next_since = serializers.IntegerField(
+        required=False,
+        help_text="Polls only: the `series_since` of your next poll, the last step of the series still written.",
+    )
+
+    class Meta(RunDetailSerializer.Meta):
+        fields = [
+            *RunDetailSerializer.Meta.fields,
+            "series_since",
+            "series_attempt",
+            "series_reset",
+            "series_counts",
+            "series_next_since",
+        ]
+
+    def to_representation(self, run: ExperimentRun) -> dict[str, Any]:
+        data = RunDetailSerializer(run, context=self.context).data
+        query = self.context.get("series_query") or {}
+        if "series_since" not in query:
+            return data
+        return {**data, **series_poll(run, since=query["series_since"], attempt=query.get("series_attempt"))}
 
 
 class RunTriggerResultSerializer(RunDetailSerializer):

@@ -13,7 +13,13 @@ from rest_framework.response import Response
 from api.filters import RunListQuerySerializer, parse_query
 from api.pagination import ExperimentPagination
 from api.schema import error_responses, not_found
-from api.serializers.experiments import RunDetailSerializer, RunPageSerializer, RunSummarySerializer
+from api.serializers.experiments import (
+    RunDetailQuerySerializer,
+    RunDetailSerializer,
+    RunPageSerializer,
+    RunSeriesPollSerializer,
+    RunSummarySerializer,
+)
 from api.views.base import ApiView
 from experiments.downloads import ArtifactNotFound, artifact_download
 from experiments.models import ExperimentRun
@@ -59,16 +65,25 @@ class RunList(ApiView):
 
 class RunDetail(RunRendering):
     permission_classes = [AllowAny]
+    query_serializer_class = RunDetailQuerySerializer
 
     @extend_schema(
         operation_id="runs_retrieve",
         summary="Get a run",
         description="Status and progress while it runs; metrics, step series, summary, verdict, manifest and "
-        "artifacts once it is done; the error if it failed.",
-        responses={200: RunDetailSerializer, **error_responses(404), **not_found(NO_RUN)},
+        "artifacts once it is done; the error if it failed.\n\n"
+        "Polling a running run: `?series_since=<step>` answers only the series points with a step above it, "
+        "with `series_next_since` (the next poll's step), `series_attempt` (send it back as `series_attempt`: "
+        "when the run was retried meanwhile, `series_reset` is true and `series` whole) and `series_counts` "
+        "(every series' number of points: when yours differ after adding the new ones, fetch once without "
+        "`series_since`). See docs/api.md.",
+        parameters=[RunDetailQuerySerializer],
+        responses={200: RunSeriesPollSerializer, **error_responses(404), **not_found(NO_RUN)},
     )
     def get(self, request, pk: int):
-        return self.render_run(self.get_run(pk))
+        query = parse_query(RunDetailQuerySerializer, request.query_params).validated_data
+        context = {**self.get_serializer_context(), "series_query": query}
+        return Response(RunSeriesPollSerializer(self.get_run(pk), context=context).data)
 
 
 @extend_schema(exclude=True)

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from experiments.selectors import run_waiting_for
+from experiments.series import series_cursor
 from experiments.services import run_can_cancel
 from experiments.views.common import run_or_404
 from experiments.views.params_text import params_text
@@ -49,6 +50,8 @@ def run_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "metric_rows": run_metric_rows(run, kind),
         "charts": series_charts(run, kind),
         "chart_labels": chart_labels(run, kind),
+        # Where runs.js's first poll of the embedded series starts (?series_since=, ?series_attempt=).
+        "series_cursor": series_cursor(run),
         "headline": headline,
         "parts": part_details(run.parts, figures),
         "other_figures": [f for f in figures if f is not headline and not f.meta.get("part")],

@@ -9,8 +9,13 @@
  * metrics, artifacts and the idea's status history appear without a manual reload; the run page
  * is fetched the same way each time a composite run finishes a part, so its findings show at once.
  *
- * Charts: the run page embeds the step series with json_script; plotly.js (served from
- * static, no CDN) draws one line chart per metric and redraws them as new steps arrive.
+ * Charts: the run page embeds the step series with json_script, and the attempt and step its
+ * polls start from (data-series-attempt, data-series-since); plotly.js (served from static, no
+ * CDN) draws one line chart per metric. Each poll asks only for the points after the last step
+ * the page holds (?series_since=<step>&series_attempt=<attempt>, see docs/api.md) and appends
+ * them to the charts (Plotly.extendTraces). When the run was retried (series_reset) the page
+ * takes the whole series it is sent; when its point counts disagree with the run's
+ * (series_counts: points it could not have asked for by step) it fetches the run whole once.
  * A composite run's parts name their series "<part>/<metric>": each metric gets one chart
  * with a line per part (depths as lines), titled in the kind's words (data-labels-script).
  * Figures a run saved as plotly JSON artifacts are fetched and drawn the same way; those
@@ -23,6 +28,9 @@
   const MAX_BACKOFF_MS = 10000;
   const LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
   const polling = new Map(); // run id -> the token of its one poll loop
+  // run id -> {series, attempt, since}: the step series the page holds, the attempt they belong to and the
+  // step its next poll asks from. No entry: the next poll fetches the run whole.
+  const held = new Map();
   let refreshTimer = null;
 
   function sleep(ms) {
@@ -35,7 +43,7 @@
 
   // --- status, progress and message ------------------------------------------------------------
 
-  function applyStatus(run) {
+  function applyStatus(run, series) {
     const percent = Math.round(Math.max(0, Math.min(1, run.progress || 0)) * 100);
     const label = LABELS[run.status] || run.status;
     shownRuns(run.id).forEach(function (element) {
@@ -69,10 +77,74 @@
         if (wrap) wrap.hidden = !known;
       });
     });
+    if (!series) return; // out of step with the run: the next poll fetches it whole
     document.querySelectorAll('[data-charts-run="' + run.id + '"]').forEach(function (container) {
       (run.parts || []).forEach(function (part) { labelsFor(container).parts[part.key] = part.label; });
-      drawSeries(container, run.series || {});
+      drawSeries(container, series);
     });
+  }
+
+  // --- the step series, a poll at a time -------------------------------------------------------
+
+  // The page's own copy of the embedded series, and where its polls start (the server wrote both).
+  function seedSeries(id) {
+    if (held.has(id)) return;
+    const container = document.querySelector('[data-charts-run="' + id + '"][data-series-since]');
+    const script = container && document.getElementById(container.dataset.seriesScript);
+    if (!script) return;
+    try {
+      held.set(id, {
+        series: JSON.parse(script.textContent) || {},
+        attempt: Number(container.dataset.seriesAttempt),
+        since: Number(container.dataset.seriesSince),
+      });
+    } catch (error) {
+      held.delete(id); // the first poll fetches the run whole
+    }
+  }
+
+  function pollUrl(url, state) {
+    if (!state) return url;
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "series_since=" + state.since + "&series_attempt=" + state.attempt;
+  }
+
+  // The series the run's status.json answer leaves the page with, or null when the page is out of step.
+  function takeSeries(id, run) {
+    const state = held.get(id);
+    if (run.series_since === undefined || run.series_reset || !state) {
+      // The whole series: a first poll, a resynchronisation, or a retried attempt that started over.
+      const whole = { series: run.series || {}, attempt: run.series_attempt, since: run.series_next_since };
+      if (whole.attempt === undefined) whole.attempt = run.started_at ? run.attempts : 0; // as experiments/series.py
+      if (whole.since === undefined) whole.since = lastWrittenStep(whole.series, run.parts || []);
+      held.set(id, whole);
+      return whole.series;
+    }
+    Object.keys(run.series || {}).forEach(function (name) {
+      const mine = state.series[name] || (state.series[name] = []);
+      const last = mine.length ? mine[mine.length - 1][0] : -Infinity;
+      run.series[name].forEach(function (point) { if (point[0] > last) mine.push(point); });
+    });
+    const counts = run.series_counts || {};
+    const inStep = Object.keys(counts).every(function (name) { return (state.series[name] || []).length === counts[name]; })
+      && Object.keys(state.series).every(function (name) { return name in counts; });
+    if (!inStep) { held.delete(id); return null; }
+    state.attempt = run.series_attempt;
+    state.since = run.series_next_since;
+    return state.series;
+  }
+
+  // The last step among the series still being written (a finished part's are not): the server's
+  // series_next_since, for an answer fetched whole.
+  function lastWrittenStep(series, parts) {
+    const finished = new Set(parts.map(function (part) { return part.key; }));
+    let step = 0;
+    Object.keys(series).forEach(function (name) {
+      const points = series[name];
+      const slash = name.indexOf("/");
+      if (!points.length || (slash >= 0 && finished.has(name.slice(0, slash)))) return;
+      step = Math.max(step, points[points.length - 1][0]);
+    });
+    return step;
   }
 
   // A queued run's progress text: whether a worker is there and it waits its turn, or none consumes its queue
@@ -100,7 +172,7 @@
       if (document.hidden) { wait = POLL_MS * 3; continue; } // a background tab polls slowly
       let run;
       try {
-        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        const response = await fetch(pollUrl(url, held.get(id)), { credentials: "same-origin", headers: { Accept: "application/json" } });
         if (response.status === 404) { if (polling.get(id) === token) polling.delete(id); return; }
         if (!response.ok) throw new Error("HTTP " + response.status);
         run = await response.json();
@@ -110,7 +182,7 @@
         continue;
       }
       if (polling.get(id) !== token) return; // the page was refreshed meanwhile
-      applyStatus(run);
+      applyStatus(run, takeSeries(id, run));
       if (partsGrew(run)) scheduleRefresh(); // a composite run finished a part: show its findings now
       if (!LABELS[run.status] || run.status === "queued" || run.status === "running") continue;
       polling.delete(id);
@@ -129,6 +201,7 @@
     root.querySelectorAll("[data-run-id][data-status-url]").forEach(function (element) {
       const id = element.dataset.runId;
       if (polling.has(id)) return;
+      seedSeries(id);
       const token = {};
       polling.set(id, token);
       poll(id, element.dataset.statusUrl, token);
@@ -156,6 +229,7 @@
       // What the reader opened (a part, the log, a list of checkpoints) stays open.
       const opened = Array.from(main.querySelectorAll("details[open][id]")).map(function (details) { return details.id; });
       polling.clear();
+      held.clear(); // the fresh page embeds the series and where to poll from
       main.replaceChildren.apply(main, Array.from(fresh.childNodes));
       opened.forEach(function (id) {
         const details = document.getElementById(id);
@@ -262,9 +336,34 @@
         layout.legend = { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 };
         layout.margin.t = 36;
       }
-      const figure = chartFor(container, metric, sentence(words));
-      window.Plotly.react(figure.querySelector(".chart-plot"), traces, layout, charts.PLOT_CONFIG);
+      const plot = chartFor(container, metric, sentence(words)).querySelector(".chart-plot");
+      if (!appendPoints(plot, traces, logSteps)) window.Plotly.react(plot, traces, layout, charts.PLOT_CONFIG);
+      plot.dataset.logSteps = String(logSteps);
     });
+  }
+
+  // Adds to a drawn chart the points its lines lack (Plotly.extendTraces), when it shows the same lines as
+  // `traces` do so far, in the same style and on the same step axis; false when it needs drawing anew.
+  function appendPoints(plot, traces, logSteps) {
+    const drawn = plot.data;
+    if (!drawn || drawn.length !== traces.length || plot.dataset.logSteps !== String(logSteps)) return false;
+    const x = [];
+    const y = [];
+    const indices = [];
+    for (let i = 0; i < traces.length; i += 1) {
+      const old = drawn[i];
+      const length = old.x.length;
+      const fresh = traces[i];
+      if (old.name !== fresh.name || old.mode !== fresh.mode || length > fresh.x.length) return false;
+      if (length && old.x[length - 1] !== fresh.x[length - 1]) return false;
+      if (fresh.x.length > length) {
+        indices.push(i);
+        x.push(fresh.x.slice(length));
+        y.push(fresh.y.slice(length));
+      }
+    }
+    if (indices.length) window.Plotly.extendTraces(plot, { x: x, y: y }, indices);
+    return true;
   }
 
   function drawEmbeddedSeries(root) {

@@ -98,3 +98,69 @@ def test_a_gpu_run_with_no_gpu_worker_says_so_until_one_starts(page):
     worker_queues_record(worker="celery@gpu-box", queues=["gpu"])
     waiting.wait_for(state="hidden", timeout=10_000)  # the page's next poll sees the worker
     expect(message).to_have_text("waiting for a worker")
+
+
+def test_a_running_runs_charts_append_only_new_points_and_start_over_on_a_new_attempt(page):
+    """The page polls with ?series_since= (experiments.series), appends what comes with Plotly.extendTraces, and
+    drops the points it holds when the run was retried."""
+    from django.utils import timezone
+
+    from experiments.models import ExperimentRun
+
+    run = ExperimentRunFactory(
+        status=RunStatus.RUNNING, attempts=1, started_at=timezone.now(), worker="host:1", progress=0.2,
+        series={"loss": [[0, 4.0], [10, 3.0]]},
+    )  # fmt: skip
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/status.json" in request.url else None)
+    page.goto(f"/runs/{run.pk}/")
+    plot = page.locator('.chart[data-metric="loss"] .chart-plot')
+    plot.locator(".scatterlayer .trace").wait_for()
+    page.evaluate(
+        """() => {
+            window.extendCalls = 0;
+            const extend = window.Plotly.extendTraces;
+            window.Plotly.extendTraces = function () { window.extendCalls += 1; return extend.apply(this, arguments); };
+        }"""
+    )
+    drawn = "(plot) => plot.data[0].x.join(',') + '|' + plot.data[0].y.join(',')"
+
+    ExperimentRun.objects.filter(pk=run.pk).update(series={"loss": [[0, 4.0], [10, 3.0], [20, 2.0], [30, 1.5]]})
+    page.wait_for_function(f"(plot) => ({drawn})(plot) === '0,10,20,30|4,3,2,1.5'", arg=plot.element_handle())
+    assert page.evaluate("window.extendCalls") >= 1  # appended to the drawn line, not drawn anew
+    assert any(url.endswith(f"/runs/{run.pk}/status.json?series_since=10&series_attempt=1") for url in polls), polls
+
+    # The worker died and a second attempt started over: the page shows its points only.
+    ExperimentRun.objects.filter(pk=run.pk).update(attempts=2, series={"loss": [[0, 9.0]]})
+    page.wait_for_function(f"(plot) => ({drawn})(plot) === '0|9'", arg=plot.element_handle())
+    # It goes on polling from the new attempt.
+    with page.expect_request(lambda request: "series_since=0&series_attempt=2" in request.url):
+        pass
+    assert polls and all("series_since=" in url for url in polls), polls  # never the whole run: it was embedded
+    page.screenshot(path="/tmp/run-page-series-since.png")
+
+
+def test_a_series_logged_over_earlier_steps_makes_the_page_fetch_the_run_whole_once(page):
+    """Grokking logs its progress measures at each checkpoint after training: steps below the page's cursor. The
+    counts in the poll's answer tell the page it lacks them; it fetches the run whole once and draws them."""
+    from django.utils import timezone
+
+    from experiments.models import ExperimentRun
+
+    loss = [[step, 1.0] for step in range(0, 1100, 100)]
+    run = ExperimentRunFactory(
+        status=RunStatus.RUNNING, attempts=1, started_at=timezone.now(), worker="host:1", series={"loss": loss}
+    )
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/status.json" in request.url else None)
+    page.goto(f"/runs/{run.pk}/")
+    page.locator('.chart[data-metric="loss"] .scatterlayer .trace').wait_for()
+    with page.expect_request(lambda request: "series_since=1000&series_attempt=1" in request.url):
+        pass
+    ExperimentRun.objects.filter(pk=run.pk).update(series={"loss": loss, "restricted_loss": [[0, 5.0], [500, 4.0]]})
+    plot = page.locator('.chart[data-metric="restricted_loss"] .chart-plot')
+    plot.locator(".scatterlayer .trace").wait_for()
+    assert page.evaluate("(plot) => plot.data[0].x.join(',')", plot.element_handle()) == "0,500"
+    assert any(url.endswith(f"/runs/{run.pk}/status.json") for url in polls), polls  # the one whole fetch
+    with page.expect_request(lambda request: "series_since=1000&series_attempt=1" in request.url):
+        pass  # then only new points again
