@@ -109,9 +109,11 @@ DEAD_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
 
 
 @pytest.fixture
-def broker_down():
+def broker_down(monkeypatch):
     """This process's Celery app points at a Redis that refuses connections, until the test ends."""
     from config.celery import app
+
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)  # Celery reads it before its own setting
 
     saved = app.conf.broker_url, app.conf.broker_transport_options
     app.conf.broker_url, app.conf.broker_transport_options = DEAD_BROKER, {}
