@@ -7,10 +7,9 @@ worker heartbeats are read from the database and the broker when Prometheus scra
 answers the same numbers.
 
 Several web processes (gunicorn workers) each keep their own request counts. With PROMETHEUS_MULTIPROC_DIR
-set (an empty folder, cleared when the server starts, before prometheus_client is imported) each process
-writes its counts there and a scrape sums them (prometheus_client's multiprocess mode; gunicorn's `child_exit`
-hook should call `prometheus_client.multiprocess.mark_process_dead(worker.pid)`). Without it, a scrape sees the
-one process that answered it.
+set in the server's environment (a folder config/gunicorn.py empties when the server starts) each process
+writes its counts there and a scrape sums them (prometheus_client's multiprocess mode). Without it, a scrape
+sees the one process that answered it.
 
 Access: with METRICS_TOKEN set, only a request with `Authorization: Bearer <token>`; otherwise only clients
 whose address is in METRICS_ALLOWED_IPS (addresses or networks; loopback by default). A request that came

@@ -213,3 +213,14 @@ def test_multiprocess_mode_sums_the_request_counts_of_every_process(tmp_path):
         if sample.name == "ideas_http_request_duration_seconds_count" and sample.labels.get("view") == "healthz"
     ]
     assert counts == [2.0]
+
+
+def test_gunicorn_empties_the_multiprocess_folder_when_it_starts(tmp_path, monkeypatch):
+    from config import gunicorn
+
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "histogram_1234.db").write_bytes(b"old counts")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    gunicorn.on_starting(server=None)
+    assert folder.is_dir() and list(folder.iterdir()) == []
