@@ -1,5 +1,9 @@
 """Which queues live workers consume: each worker says so, so a run page can tell "no GPU worker" from "busy".
 
+With each refresh the worker also writes its presence record (`WorkerPresence`: host, pids, concurrency, torch
+threads), which the staff page "Workers and queues" and /metrics read (`experiments.monitoring`); a worker
+silent for a day is forgotten.
+
 A worker records (worker, queue) rows when it is ready, refreshes them every WORKER_PRESENCE_SECONDS from a
 thread in its main process (`experiments.worker`), and deletes them when it shuts down. A worker killed
 without a shutdown leaves rows that stop being refreshed: after WORKER_GONE_AFTER_SECONDS they count for
