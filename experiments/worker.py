@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown
@@ -37,6 +38,9 @@ from django.db import close_old_connections
 
 from config.availability import DATABASE_UNAVAILABLE
 from experiments.torch_threads import available_cpus, torch_threads_apply, torch_threads_for
+
+if TYPE_CHECKING:
+    from experiments.services.workers import WorkerDetails
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +136,9 @@ def set_torch_threads(**_: object) -> None:
     log.info("pool process %d: %d torch threads", os.getpid(), used)
 
 
-def _details(consumer) -> object:
+def _details(consumer) -> WorkerDetails:
+    """What the presence record says about this worker; its pool processes are read anew each time (a dead
+    child is replaced by one with a new pid)."""
     from experiments.services.workers import WorkerDetails
 
     info = consumer.pool.info if getattr(consumer, "pool", None) is not None else {}
