@@ -44,10 +44,13 @@ run: catalogue-experiments
 	  $(PY) -m celery -A config worker -Q cpu,gpu -c 1 -l info --logfile var/worker.log & worker=$$!; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 
-# A worker on its own, e.g. on a GPU machine: make worker QUEUES=gpu
+# A worker on its own, e.g. on a GPU machine: make worker QUEUES=gpu CONCURRENCY=1
+# Each of its CONCURRENCY run processes uses the worker's CPUs // CONCURRENCY torch threads
+# (WORKER_TORCH_THREADS overrides; see README "Monitoring").
 QUEUES ?= cpu,gpu
+CONCURRENCY ?= 1
 worker: install
-	$(PY) -m celery -A config worker -Q $(QUEUES) -c 1 -l info
+	$(PY) -m celery -A config worker -Q $(QUEUES) -c $(CONCURRENCY) -l info
 
 # Page tests drive Debian's Chromium; install it when it is missing (needs root, as on CI).
 chromium:

@@ -103,6 +103,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request latency for /metrics (config/metrics.py), then /healthz, /readyz and /metrics answered before
+    # the host check, HTTPS redirect, sessions and throttles (config/probes.py).
+    "config.metrics.RequestMetricsMiddleware",
+    "config.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -252,6 +256,29 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 # --logfile (var/worker.log under `make run`), or to stderr without it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Monitoring, a shared cache, torch threads per worker (README "Monitoring") ---
+# Django's cache (the API's throttle counters) in Redis when REDIS_CACHE_URL is set, so counts hold across web
+# processes and machines; else local memory per process. Short socket timeouts: a Redis that is down costs a
+# request half a second, and the throttles then let it through (api/throttles.py).
+REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL", "").strip()
+if REDIS_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# /metrics: a Bearer token when METRICS_TOKEN is set; else only these client addresses (or networks).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+# /readyz answers 503 when the database or the broker does not answer within this many seconds.
+READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", "2"))
+# Torch threads per run process; 0: the CPUs the worker may use (os.sched_getaffinity) // its concurrency, >= 1.
+WORKER_TORCH_THREADS = env_int("WORKER_TORCH_THREADS", 0)
 
 # --- HTTPS (see README's Configuration; `manage.py check --deploy` is clean with them set) ---
 # Cookies only over HTTPS when debug is off; DJANGO_SECURE_COOKIES=0 for a plain-HTTP lab server.

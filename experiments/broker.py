@@ -1,4 +1,6 @@
-"""What the broker holds: the task ids of run messages waiting in a queue.
+"""What the broker holds: the task ids of run messages waiting in a queue, and how many wait per queue.
+
+`queue_lengths` is what the staff page "Workers and queues" and /metrics show as each queue's depth.
 
 The reaper compares queued runs with this inventory, so a run whose message the
 broker lost (Redis restarted without persistence) or never got (the broker was
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable
 
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -78,3 +81,50 @@ def _task_id(raw: bytes | str) -> str | None:
     except (ValueError, KeyError, TypeError):
         log.warning("unreadable message in the broker queue: %.80r", raw)
         return None
+
+
+def connect_once(conn, timeout: float) -> None:
+    """Connect, or raise at once: kombu's default is to retry, waiting 2 s and more between tries."""
+    conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout)
+
+
+def queue_lengths(queues: Iterable[str]) -> dict[str, int] | None:
+    """How many messages wait in each queue (taken ones not counted); None if this broker cannot be read.
+
+    Redis: the lengths of kombu's lists (one per queue and priority step). The embedded filesystem broker:
+    the message files named for the queue. Raises BrokerUnavailable when the broker does not answer.
+    """
+    from config.celery import app
+
+    queues = list(queues)
+    with app.connection_for_read(connect_timeout=2) as conn:
+        if conn.transport_cls == "filesystem":
+            return _folder_lengths(conn.transport_options.get("data_folder_in", ""), queues)
+        if conn.transport_cls not in ("redis", "rediss"):
+            return None
+        try:
+            connect_once(conn, timeout=2)
+            channel = conn.default_channel
+            with channel.conn_or_acquire() as client, client.pipeline() as pipe:
+                for queue in queues:
+                    for priority in channel.priority_steps:
+                        pipe.llen(channel._q_for_pri(queue, priority))
+                lengths = pipe.execute()
+        except (KombuOperationalError, *conn.connection_errors, *conn.channel_errors) as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+    steps = len(lengths) // max(1, len(queues))
+    return {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(queues)}
+
+
+def _folder_lengths(folder: str, queues: list[str]) -> dict[str, int]:
+    """kombu's filesystem transport names each message `<ms>_<uuid>.<queue>.msg`."""
+    counts = dict.fromkeys(queues, 0)
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        raise BrokerUnavailable(f"the broker folder {folder!r} cannot be read ({exc})") from exc
+    for name in names:
+        queue = name.partition(".")[2].removesuffix(".msg")
+        if queue in counts and name.endswith(".msg"):
+            counts[queue] += 1
+    return counts

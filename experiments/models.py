@@ -274,3 +274,33 @@ class WorkerQueue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} on {self.queue}"
+
+
+class WorkerPresence(models.Model):
+    """One Celery worker as it last described itself: where it runs, how many runs at once, torch threads.
+
+    Written with its `WorkerQueue` rows by the same presence thread (`experiments.services.workers`), read by
+    the staff page "Workers and queues" and /metrics. `pool_pids` are its pool processes: a running run's
+    `worker` (host:pid of the process that claimed it) names one of them, or the main process (solo pool).
+    """
+
+    worker = models.CharField(max_length=200, unique=True, help_text="The worker's node name (celery@host).")
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField(help_text="The worker's main process.")
+    pool_pids = models.JSONField(default=list, blank=True, help_text="Its pool processes, as last seen.")
+    queues = models.JSONField(default=list, blank=True)
+    concurrency = models.PositiveIntegerField(default=1)
+    torch_threads = models.PositiveIntegerField(default=1, help_text="Torch threads in each of its run processes.")
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["seen_at"], name="worker_presence_seen")]
+
+    def __str__(self) -> str:
+        return self.worker
+
+    @property
+    def identities(self) -> set[str]:
+        """The host:pid values its runs carry in `ExperimentRun.worker`."""
+        return {f"{self.host}:{pid}" for pid in [self.pid, *self.pool_pids]}

@@ -6,7 +6,7 @@
 
 from django.urls import path
 
-from experiments.views import actions, compare, data, datasets, run_list, runs, specs
+from experiments.views import actions, compare, data, datasets, run_list, runs, specs, workers
 
 urlpatterns = [
     path("ideas/<int:pk>/experiments/new/", specs.spec_create_page, name="spec-create"),
@@ -18,4 +18,5 @@ urlpatterns = [
     path("runs/<int:pk>/artifacts/<str:name>/", data.artifact_download_page, name="artifact-download"),
     path("datasets/", datasets.dataset_list_page, name="dataset-list"),
     path("datasets/<int:pk>/delete/", datasets.dataset_delete_action, name="dataset-delete"),
+    path("staff/workers/", workers.workers_page, name="staff-workers"),
 ]

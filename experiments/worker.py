@@ -12,22 +12,35 @@
 - A presence thread records which queues this worker consumes, every
   WORKER_PRESENCE_SECONDS, and the record is removed at shutdown: a queued run
   whose queue no live worker consumes says so on its page
-  (`experiments.services.workers`).
+  (`experiments.services.workers`). The record also says where the worker runs,
+  its pool processes, concurrency and torch threads (the staff page
+  "Workers and queues" and /metrics read it).
+- Torch threads: every pool process sets `torch.set_num_threads` when it starts
+  (WORKER_TORCH_THREADS, else the worker's CPUs // its concurrency; see
+  `experiments.torch_threads`); a solo or threads pool runs runs in the main
+  process, which then sets it itself.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown
 from celery.worker.request import Request
 from django.conf import settings
 from django.db import close_old_connections
 
 from config.availability import DATABASE_UNAVAILABLE
+from experiments.torch_threads import available_cpus, torch_threads_apply, torch_threads_for
+
+if TYPE_CHECKING:
+    from experiments.services.workers import WorkerDetails
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +108,57 @@ def _reap_forever(interval: float) -> None:
             log.warning("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
 
 
-def _record_queues_forever(worker: str, queues: list[str], interval: float) -> None:
+# Decided in the main process when the worker is set up (before its pool processes fork, which inherit it).
+_pool_threads: dict[str, int] = {}
+
+
+@celeryd_after_setup.connect
+def decide_torch_threads(sender=None, instance=None, **_: object) -> None:
+    """Torch threads per run process, from this worker's CPUs and concurrency; logged once at start."""
+    concurrency = int(getattr(instance, "concurrency", None) or 1)
+    threads = torch_threads_for(concurrency=concurrency, override=settings.WORKER_TORCH_THREADS)
+    _pool_threads.update(concurrency=concurrency, torch_threads=threads)
+    override = settings.WORKER_TORCH_THREADS > 0
+    source = "WORKER_TORCH_THREADS" if override else f"{available_cpus()} CPUs // concurrency {concurrency}"
+    log.info("torch threads per run process: %d (%s)", threads, source)
+    pool_cls = getattr(instance, "pool_cls", None)
+    if pool_cls is not None and not getattr(pool_cls, "__module__", "").endswith("prefork"):
+        torch_threads_apply(threads)  # solo or threads pool: runs execute in this process
+
+
+@worker_process_init.connect
+def set_torch_threads(**_: object) -> None:
+    """In each pool process as it starts, before it takes a run."""
+    threads = _pool_threads.get("torch_threads") or torch_threads_for(
+        concurrency=1, override=settings.WORKER_TORCH_THREADS
+    )
+    used = torch_threads_apply(threads)
+    log.info("pool process %d: %d torch threads", os.getpid(), used)
+
+
+def _details(consumer) -> WorkerDetails:
+    """What the presence record says about this worker; its pool processes are read anew each time (a dead
+    child is replaced by one with a new pid)."""
+    from experiments.services.workers import WorkerDetails
+
+    info = consumer.pool.info if getattr(consumer, "pool", None) is not None else {}
+    return WorkerDetails(
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        pool_pids=[int(pid) for pid in info.get("processes", ())],
+        concurrency=_pool_threads.get("concurrency", 1),
+        torch_threads=_pool_threads.get("torch_threads", 1),
+    )
+
+
+def _record_queues_forever(worker: str, queues: list[str], interval: float, consumer=None) -> None:
     from experiments.services.workers import worker_queues_record
 
     while True:
         try:
             close_old_connections()
-            worker_queues_record(worker=worker, queues=queues)
+            details = _details(consumer) if consumer is not None else None
+            worker_queues_record(worker=worker, queues=queues, details=details)
         except DATABASE_UNAVAILABLE as exc:
             log.warning("presence: the database is unavailable (%s); trying again in %g s", exc, interval)
         except Exception:
@@ -126,7 +183,7 @@ def start_presence(sender=None, **_: object) -> None:
     if sender is None:
         return
     queues = sorted(sender.app.amqp.queues.consume_from)
-    args = (sender.hostname, queues, settings.WORKER_PRESENCE_SECONDS)
+    args = (sender.hostname, queues, settings.WORKER_PRESENCE_SECONDS, sender)
     thread = threading.Thread(target=_record_queues_forever, args=args, name="worker-presence", daemon=True)
     _presence.update(worker=sender.hostname, thread=thread)
     thread.start()

@@ -103,3 +103,19 @@ def browser(live_server, transactional_db, monkeypatch):
         # The test's own ORM calls ran inside Playwright's greenlet, which has a connection of its own: close it,
         # or PostgreSQL refuses to drop the test database while it is open.
         connections.close_all()
+
+
+DEAD_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """This process's Celery app points at a Redis that refuses connections, until the test ends."""
+    from config.celery import app
+
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)  # Celery reads it before its own setting
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url, app.conf.broker_transport_options = DEAD_BROKER, {}
+    yield DEAD_BROKER
+    app.conf.broker_url, app.conf.broker_transport_options = saved

@@ -2,12 +2,14 @@
 
 import threading
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
 from experiments.services import run_execute, run_trigger
+from experiments.torch_threads import torch_threads_apply, torch_threads_for
 
 
 class Command(BaseCommand):
@@ -41,6 +43,8 @@ class Command(BaseCommand):
             raise CommandError(f"Run {run.pk} {run.status}: {run.error.strip().splitlines()[-1:] or ''}")
 
     def _execute_with_bar(self, run_id: int, title: str) -> None:
+        # The run executes in this process: it gets the CPUs a one-run worker would (or WORKER_TORCH_THREADS).
+        torch_threads_apply(torch_threads_for(concurrency=1, override=settings.WORKER_TORCH_THREADS))
         worker = threading.Thread(target=run_execute, kwargs={"run_id": run_id, "worker": "run_experiment"})
         worker.start()
         with tqdm(total=100, desc=title[:40], unit="%", file=self.stderr._out) as bar:
