@@ -45,4 +45,4 @@ RUN DJANGO_SECRET_KEY=build-only-not-a-secret python manage.py collectstatic --n
 USER ideas
 EXPOSE 8000
 # The web server; docker-compose.yml runs migrations first, and workers override the command.
-CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "--workers", "4"]

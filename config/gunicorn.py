@@ -1,4 +1,5 @@
-"""gunicorn settings for the web server: `gunicorn -c config/gunicorn.py config.wsgi`.
+"""gunicorn settings for the web server: `gunicorn -c config/gunicorn.py` (deploy/systemd/ideas-web.service,
+docker-compose.yml).
 
 Only what the project itself needs; bind address, worker count and the rest stay on gunicorn's command
 line or in GUNICORN_CMD_ARGS. With PROMETHEUS_MULTIPROC_DIR set (README "Monitoring"), the folder is
@@ -12,6 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+wsgi_app = "config.wsgi"
+# Exports and the run pages' first load can take a few seconds on a busy lab; a worker stuck longer is restarted.
+timeout = 60
+graceful_timeout = 30
+# Request lines go to the journal with the rest of the log.
+accesslog = "-"
 
 
 def on_starting(server) -> None:

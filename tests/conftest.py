@@ -113,9 +113,9 @@ def broker_down(monkeypatch):
     """This process's Celery app points at a Redis that refuses connections, until the test ends."""
     from config.celery import app
 
-    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)  # Celery reads it before its own setting
-
+    # Read before the variable changes: the first read of app.conf takes CELERY_BROKER_URL from the environment.
     saved = app.conf.broker_url, app.conf.broker_transport_options
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)  # Celery reads it before its own setting
     app.conf.broker_url, app.conf.broker_transport_options = DEAD_BROKER, {}
     yield DEAD_BROKER
     app.conf.broker_url, app.conf.broker_transport_options = saved
