@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.http import FileResponse
 
+from experiments.errors import ArtifactStorageUnavailable
 from experiments.models import Artifact
 from experiments.selectors import artifact_get
 from experiments.storage import artifact_open
@@ -38,6 +39,8 @@ def artifact_download(*, run_id: int, name: str) -> FileResponse:
         raise ArtifactNotFound(f"Run {run_id} has no artifact {name!r}.") from None
     try:
         handle, size = artifact_open(artifact.path)
+    except ArtifactStorageUnavailable as exc:
+        raise ArtifactStorageUnavailable(f"Run {run_id}'s artifact {name!r} cannot be downloaded now: {exc}") from exc
     except (ValueError, OSError) as exc:  # outside ARTIFACT_ROOT, or the file is gone
         logger.warning("artifact %s of run %s cannot be read: %s", name, run_id, exc)
         raise ArtifactNotFound(f"The file of run {run_id}'s artifact {name!r} is missing.") from None

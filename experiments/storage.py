@@ -166,6 +166,8 @@ class DatabaseArtifactResolver:
             return path
         try:
             return cached_copy(storage, artifact.path, size=artifact.size, sha256=artifact.sha256)
+        except ArtifactStorageUnavailable as exc:
+            raise ArtifactStorageUnavailable(f"Could not read run {run_id}'s artifact {name!r}: {exc}") from exc
         except FileNotFoundError:
             raise ModelNotAvailable(
                 f"Run {run_id}'s artifact {name!r} is recorded but its file {artifact.path} is not in "
@@ -247,6 +249,8 @@ def _dataset_copy(storage: Any, dataset) -> Path:
     known = {} if dataset.is_prompt_set else {"size": dataset.size, "sha256": dataset.sha256}
     try:
         return cached_copy(storage, dataset.path, version=dataset.sha256, **known)
+    except ArtifactStorageUnavailable as exc:
+        raise ArtifactStorageUnavailable(f"Could not read dataset {dataset.pk} ({dataset.name!r}): {exc}") from exc
     except FileNotFoundError:
         raise DatasetNotAvailable(
             f"Dataset {dataset.pk} ({dataset.name!r}) is recorded but its file {dataset.path!r} is not in "

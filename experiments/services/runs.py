@@ -384,6 +384,9 @@ def _execute_claimed(run: ExperimentRun) -> None:
     except ValidationError as exc:
         _finish(run, RunStatus.FAILED, error=f"The spec is no longer runnable: {exc.message_dict}")
         return
+    except ArtifactStorageUnavailable as exc:  # checking a checkpoint or dataset it names: retried, like the kind
+        _attempt_lost_to_storage(run, exc)
+        return
     device = resolve_device(kind.device)
     from experiments.storage import DatabaseArtifactResolver, DatabaseDatasetResolver
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.utils.functional import cached_property
@@ -42,11 +43,13 @@ class ArtifactS3Storage(S3Storage):
             Config(
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"max_attempts": max_attempts, "mode": "standard"},
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             ),
         )
+        # s3transfer retries a failed download on its own (5 times unless told): bounded like every other request.
+        options.setdefault("transfer_config", TransferConfig(num_download_attempts=max_attempts))
         options.setdefault("default_acl", None)
         options.setdefault("file_overwrite", True)
         super().__init__(**options)
@@ -77,8 +80,9 @@ class ArtifactS3Storage(S3Storage):
             answer = f"{error.get('Code', status)}: {error.get('Message', '')}".rstrip(": ")
             raise ArtifactStorageUnavailable(f"{self.describe()} refused to {action} {name} ({answer}).") from exc
         except (BotoCoreError, Boto3Error, OSError) as exc:
+            cause = getattr(exc, "last_exception", None) or exc  # s3transfer's "Max Retries Exceeded" says little
             raise ArtifactStorageUnavailable(
-                f"{self.describe()} could not be reached to {action} {name}: {exc}"
+                f"{self.describe()} could not be reached to {action} {name}: {cause}"
             ) from exc
 
     def put_file(self, path: Path, name: str, *, content_type: str = "") -> None:

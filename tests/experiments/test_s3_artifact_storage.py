@@ -11,19 +11,26 @@ re-queues the attempt (then fails the run) or answers 503, leaving nothing half 
 from __future__ import annotations
 
 import hashlib
+import http.server
+import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from experiments.artifact_cache import CopyMismatch, cache_root, cached_copy
+from experiments.errors import ArtifactStorageUnavailable
 from experiments.models import Artifact, Dataset, RunStatus
 from experiments.services import dataset_delete, dataset_upload, run_execute, run_trigger, spec_create
 from experiments.storage import DatabaseArtifactResolver, DatabaseDatasetResolver, artifact_storage
@@ -32,6 +39,7 @@ from tests.factories import IdeaFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "lab"
 CREDENTIALS = {"access_key": "testing", "secret_key": "testing"}  # moto accepts any
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
@@ -263,6 +271,24 @@ def test_a_bucket_down_re_queues_the_attempt_naming_it_then_fails_the_run_after_
     assert not list((settings.ARTIFACT_ROOT / "runs").rglob("*.safetensors"))  # no scratch left behind either
 
 
+def test_a_checkpoint_the_bucket_cannot_serve_re_queues_the_reading_attempt(bucket, researcher, settings, no_broker):
+    trained = train(researcher)
+    checkpoint = trained.artifacts.filter(artifact_type="checkpoint").first()
+    params = {
+        "model": {"source": "run", "run": trained.pk, "artifact": checkpoint.name},
+        "data": {"source": "repeated_random_tokens", "n_sequences": 8, "half_length": 7},
+    }
+    spec = spec_create(idea=IdeaFactory(), user=researcher, title="heads", kind="head_detection", params=params)
+    run = run_trigger(spec=spec, user=researcher).run
+    shutil.rmtree(cache_root())  # the checks before queueing fetched it on this (web) machine; the worker has none
+    storage_goes_down(settings)
+    run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+    assert f"Attempt 1 lost: Could not read run {trained.pk}'s artifact {checkpoint.name!r}" in run.error
+    assert no_broker == [run.pk]
+
+
 def test_a_download_while_the_bucket_is_down_is_a_503_not_a_server_error(bucket, researcher, settings):
     run = train(researcher)
     name = run.artifacts.first().name
@@ -297,3 +323,87 @@ def test_with_local_storage_the_scratch_folder_is_the_store(no_broker, researche
         == (settings.ARTIFACT_ROOT / checkpoint.path).resolve()
     )
     assert not (settings.ARTIFACT_ROOT / "cache").exists()
+
+
+# --- how the backend fails -----------------------------------------------------------------------
+
+
+class _Answers500(http.server.BaseHTTPRequestHandler):
+    def _fail(self) -> None:
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _fail
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def endpoints():
+    """A refusing port, a server answering 500 to everything, and one that takes connections but never answers."""
+    failing = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers500)
+    threading.Thread(target=failing.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
+    yield {
+        "refused": f"http://127.0.0.1:{_free_port()}",
+        "5xx": f"http://127.0.0.1:{failing.server_address[1]}",
+        "timeout": f"http://127.0.0.1:{silent.getsockname()[1]}",
+    }
+    failing.shutdown()
+    failing.server_close()
+    silent.close()
+
+
+@pytest.mark.parametrize("fault", ["refused", "5xx", "timeout"])
+def test_every_kind_of_unreachable_bucket_is_one_error_naming_it_and_the_file(endpoints, fault, tmp_path):
+    from experiments.storage_backends.s3 import ArtifactS3Storage
+
+    options = storage_settings(endpoint=endpoints[fault], bucket="lab-artifacts")["OPTIONS"] | {"read_timeout": 1}
+    storage = ArtifactS3Storage(**options)
+    source = tmp_path / "scores.json"
+    source.write_text("{}")
+    with pytest.raises(ArtifactStorageUnavailable) as caught:
+        storage.put_file(source, "runs/7/1/scores.json", content_type="application/json")
+    assert "S3 bucket 'lab-artifacts'" in str(caught.value) and "runs/7/1/scores.json" in str(caught.value)
+    with pytest.raises(ArtifactStorageUnavailable):
+        storage.download_to("runs/7/1/scores.json", tmp_path / "copy.json")
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+def _settings_with(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARTIFACT_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "-c", "import json, config.settings as s; print(json.dumps(s.STORAGES['artifacts']))"],
+        cwd=ROOT,
+        env={**clean, "DJANGO_DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_settings_build_the_s3_backend_from_the_environment_and_refuse_what_cannot_work():
+    local = _settings_with()
+    assert json.loads(local.stdout)["BACKEND"].endswith("ArtifactFileSystemStorage"), local.stderr
+    s3 = _settings_with(
+        ARTIFACT_STORAGE="s3",
+        ARTIFACT_S3_BUCKET="lab",
+        ARTIFACT_S3_ENDPOINT_URL="http://minio.lab:9000",
+        ARTIFACT_S3_PREFIX="/ideas/",
+    )
+    options = json.loads(s3.stdout)["OPTIONS"]
+    assert options["bucket_name"] == "lab" and options["location"] == "ideas" and options["region_name"] is None
+    assert options["endpoint_url"] == "http://minio.lab:9000"
+    from experiments.storage_backends.s3 import ArtifactS3Storage
+
+    assert ArtifactS3Storage(**options).describe() == (
+        "the artifact storage (S3 bucket 'lab' at http://minio.lab:9000 under ideas/)"
+    )
+    assert "needs ARTIFACT_S3_BUCKET" in _settings_with(ARTIFACT_STORAGE="s3").stderr
+    assert "must be local or s3" in _settings_with(ARTIFACT_STORAGE="nfs").stderr
