@@ -9,7 +9,9 @@ full run queue (RunQuotaExceeded, a PermissionDenied) is a 429 instead, and dele
 queued or running runs still read (DatasetInUse, a ValidationError) a 409, and a body over
 DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig) a 413.
 A database that cannot be reached is a 503 with Retry-After (code
-"database_unavailable"), logged as one warning. An unexpected exception is
+"database_unavailable"), logged as one warning; so is an artifact storage (the S3
+bucket) that cannot be reached (code "artifact_storage_unavailable", the message
+naming the storage and the file). An unexpected exception is
 logged and answered with a JSON 500 rather than an HTML page (in DEBUG it
 propagates, so the developer sees the traceback).
 """
@@ -28,7 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.availability import DATABASE_UNAVAILABLE, MESSAGE, RETRY_AFTER_SECONDS, log_unavailable
 from config.request_guards import body_too_big_message
-from experiments.errors import DatasetInUse, RunQuotaExceeded
+from experiments.errors import ArtifactStorageUnavailable, DatasetInUse, RunQuotaExceeded
 
 logger = logging.getLogger("api")
 
@@ -73,10 +75,21 @@ class DatabaseUnavailable(exceptions.APIException):
     wait = RETRY_AFTER_SECONDS
 
 
+class StorageUnavailable(exceptions.APIException):
+    """503: the artifact storage (ARTIFACT_STORAGE=s3: the bucket) cannot be reached; nothing was changed."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The artifact storage is unavailable for a moment. Please try again shortly."
+    default_code = "artifact_storage_unavailable"
+    wait = RETRY_AFTER_SECONDS
+
+
 def _as_api_exception(exc: Exception) -> Exception:
     """Django and ORM exceptions as the DRF exceptions that carry their message."""
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return DatabaseUnavailable()
+    if isinstance(exc, ArtifactStorageUnavailable):
+        return StorageUnavailable(f"{exc} Please try again shortly.")
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         return PayloadTooLarge(body_too_big_message())
     if isinstance(exc, DatasetInUse):
@@ -127,7 +140,7 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error as `error_body`, with DRF's headers (Retry-After...)."""
-    if isinstance(exc, DATABASE_UNAVAILABLE) and (request := context.get("request")) is not None:
+    if isinstance(exc, (*DATABASE_UNAVAILABLE, ArtifactStorageUnavailable)) and (request := context.get("request")):
         log_unavailable(request, exc)
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
@@ -143,6 +156,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     response.data = error_body(exc)
-    if isinstance(exc, DatabaseUnavailable):
+    if isinstance(exc, DatabaseUnavailable | StorageUnavailable):
         response._has_been_logged = True  # the warning above said it; no "Service Unavailable" error line
     return response

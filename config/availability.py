@@ -1,10 +1,12 @@
-"""When the database is down: requests answer 503 with Retry-After, not 500.
+"""When the database (or the artifact storage) is down: requests answer 503 with Retry-After, not 500.
 
 `DATABASE_UNAVAILABLE` are the errors of a database that cannot be reached or
 dropped the connection (a restart, a network cut); other database errors are
 bugs and stay 500s. The API's exception handler answers them in the API's JSON
 error format; `DatabaseUnavailableMiddleware` does the same for pages with a
 plain 503 page. Either logs one warning line, not an unhandled-error traceback.
+An artifact storage that cannot be reached (ArtifactStorageUnavailable: the S3
+bucket of ARTIFACT_STORAGE=s3) is answered the same way, its message naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ MESSAGE = "The database is unavailable for a moment. Please try again shortly."
 
 
 def log_unavailable(request: HttpRequest, exc: BaseException) -> None:
-    log.warning("%s %s: database unavailable (%s)", request.method, request.path, exc)
+    what = "database" if isinstance(exc, DATABASE_UNAVAILABLE) else "artifact storage"
+    log.warning("%s %s: %s unavailable (%s)", request.method, request.path, what, exc)
 
 
 def mark_unavailable(response: HttpResponse) -> HttpResponse:
@@ -43,9 +46,15 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, DATABASE_UNAVAILABLE):
+        from experiments.errors import ArtifactStorageUnavailable
+
+        if isinstance(exception, ArtifactStorageUnavailable):
+            message = f"{exception} Please try again shortly."
+        elif isinstance(exception, DATABASE_UNAVAILABLE):
+            message = MESSAGE
+        else:
             return None
         log_unavailable(request, exception)
         # No template context processors: they may need the database too (the signed-in user).
-        body = render_to_string("503.html", {"message": MESSAGE})
+        body = render_to_string("503.html", {"message": message})
         return mark_unavailable(HttpResponse(body, status=503))

@@ -223,6 +223,38 @@ if str(EVAL_MODEL_DIR) not in _model_dirs:
 # accept the body).
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 20 * 1024 * 1024)
 
+# --- Artifact storage: STORAGES["artifacts"] (experiments/storage_backends/; README's "Artifact storage") ---
+# local: ARTIFACT_ROOT is the store (one machine, or a disk every worker mounts). s3: an S3-compatible bucket;
+# workers write each attempt into ARTIFACT_ROOT as scratch and upload what it keeps, the web server streams
+# downloads from the bucket, and workers cache what they read (checkpoints, datasets) under ARTIFACT_ROOT/cache/.
+# Credentials come from boto3's own AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role).
+ARTIFACT_STORAGE = os.environ.get("ARTIFACT_STORAGE", "local").strip().lower() or "local"
+if ARTIFACT_STORAGE == "local":
+    _artifact_storage: dict = {"BACKEND": "experiments.storage_backends.local.ArtifactFileSystemStorage"}
+elif ARTIFACT_STORAGE == "s3":
+    if not os.environ.get("ARTIFACT_S3_BUCKET", "").strip():
+        raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET, the bucket's name.")
+    _artifact_storage = {
+        "BACKEND": "experiments.storage_backends.s3.ArtifactS3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["ARTIFACT_S3_BUCKET"].strip(),
+            "endpoint_url": os.environ.get("ARTIFACT_S3_ENDPOINT_URL", "").strip() or None,  # blank: AWS
+            "region_name": os.environ.get("ARTIFACT_S3_REGION", "").strip() or None,
+            "location": os.environ.get("ARTIFACT_S3_PREFIX", "").strip().strip("/"),
+            # A bucket that does not answer fails an attempt's upload within seconds, not minutes.
+            "connect_timeout": float(os.environ.get("ARTIFACT_S3_CONNECT_TIMEOUT", "5")),
+            "read_timeout": float(os.environ.get("ARTIFACT_S3_READ_TIMEOUT", "60")),
+            "max_attempts": env_int("ARTIFACT_S3_MAX_ATTEMPTS", 3),
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"ARTIFACT_STORAGE must be local or s3; got {ARTIFACT_STORAGE!r}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "artifacts": _artifact_storage,
+}
+
 # Embedded default: kombu's filesystem transport in var/broker, no server needed.
 # Production and CI: CELERY_BROKER_URL=redis://host:6379/0.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -1,4 +1,9 @@
-"""Artifact downloads: one way to answer with a run's file, for the run page and the API alike."""
+"""Artifact downloads: one way to answer with a run's file, for the run page and the API alike.
+
+The file is streamed from the artifact storage (the local folder, or the S3 bucket: the bytes pass through as
+they arrive, never whole in memory). A storage that cannot be reached raises ArtifactStorageUnavailable before
+any byte is sent, which pages and the API answer with a 503 naming it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from pathlib import Path
 
 from django.http import FileResponse
 
+from experiments.errors import ArtifactStorageUnavailable
 from experiments.models import Artifact
 from experiments.selectors import artifact_get
-from experiments.storage import artifact_file
+from experiments.storage import artifact_open
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +31,25 @@ def artifact_download_name(artifact: Artifact) -> str:
 
 
 def artifact_download(*, run_id: int, name: str) -> FileResponse:
-    """The artifact's file as an attachment with its content type; ArtifactNotFound when it cannot be served."""
+    """The artifact's file as an attachment with its content type; ArtifactNotFound when it cannot be served,
+    ArtifactStorageUnavailable when the storage does not answer."""
     try:
         artifact = artifact_get(run_id=run_id, name=name)
     except Artifact.DoesNotExist:
         raise ArtifactNotFound(f"Run {run_id} has no artifact {name!r}.") from None
     try:
-        handle = artifact_file(artifact.path).open("rb")
+        handle, size = artifact_open(artifact.path)
+    except ArtifactStorageUnavailable as exc:
+        raise ArtifactStorageUnavailable(f"Run {run_id}'s artifact {name!r} cannot be downloaded now: {exc}") from exc
     except (ValueError, OSError) as exc:  # outside ARTIFACT_ROOT, or the file is gone
         logger.warning("artifact %s of run %s cannot be read: %s", name, run_id, exc)
         raise ArtifactNotFound(f"The file of run {run_id}'s artifact {name!r} is missing.") from None
-    return FileResponse(
+    response = FileResponse(
         handle,
         as_attachment=True,
         filename=artifact_download_name(artifact),
         content_type=artifact.content_type or "application/octet-stream",
     )
+    if size is not None:  # a stream's length, which FileResponse cannot find out itself
+        response["Content-Length"] = str(size)
+    return response

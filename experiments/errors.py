@@ -9,3 +9,9 @@ class RunQuotaExceeded(PermissionDenied):
 
 class DatasetInUse(ValidationError):
     """A dataset cannot be deleted while queued or running runs read it; the API answers 409."""
+
+
+class ArtifactStorageUnavailable(Exception):
+    """The artifact storage (ARTIFACT_STORAGE: the S3 bucket) could not be reached or refused a request; the
+    message names the storage and the file. A run's attempt that meets it is retried like a lost attempt; a
+    request that meets it answers 503."""

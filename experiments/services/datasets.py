@@ -1,7 +1,8 @@
 """Uploaded datasets: upload (checked, hashed, stored with its row) and delete.
 
 A dataset is a UTF-8 file of at most `DATASET_MAX_BYTES`. A text corpus is stored
-at ARTIFACT_ROOT/datasets/<id>/corpus.txt; kinds read it by reference
+at datasets/<id>/corpus.txt in the artifact storage (ARTIFACT_ROOT, or the S3 bucket
+with ARTIFACT_STORAGE=s3); kinds read it by reference
 (`{"source": "text_corpus", "dataset": <id>}`) and the engine caches its
 tokenizations beside it. A prompt set (JSONL or CSV records with declared fields,
 checked in `prompt_sets`) is stored normalized at datasets/<id>/items.jsonl and
@@ -9,10 +10,11 @@ referenced as `{"source": "prompt_set", "dataset": <id>}`.
 
 The row and the file are made together: the upload is streamed, checked and
 hashed into a temporary file under ARTIFACT_ROOT/datasets/.incoming/, then the
-row is created and the file moved into place inside one transaction; if
-anything fails, neither is left. (Called inside an outer transaction that later
-rolls back, the file would stay as an orphan folder with no row: harmless, and
-removed when a new upload gets that id.)
+row is created and the file moved into place (or uploaded to the bucket) inside
+one transaction; if anything fails, neither is left, and a bucket that cannot be
+reached refuses the upload with ArtifactStorageUnavailable (a 503). (Called inside
+an outer transaction that later rolls back, the file would stay as an orphan
+folder with no row: harmless, and removed when a new upload gets that id.)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from django.db import transaction
 from experiments.errors import DatasetInUse
 from experiments.models import ACTIVE_RUN_STATUSES, Dataset, DatasetFormat, ExperimentRun
 from experiments.services.prompt_sets import fields_clean, format_clean, records_write
-from experiments.storage import artifact_root, dataset_dir
+from experiments.storage import artifact_root, artifact_storage, dataset_dir, dataset_files_delete, dataset_store
 from ideas.text import has_visible_text, no_visible_text_message
 
 log = logging.getLogger(__name__)
@@ -202,6 +204,7 @@ def dataset_upload(
     incoming = incoming_dir / f"{uuid.uuid4().hex}.part"
     items = incoming.with_suffix(".items")
     final: Path | None = None
+    uploaded_id: int | None = None
     try:
         stats = n_records = None
         try:
@@ -229,22 +232,35 @@ def dataset_upload(
                 n_lines=stats.n_lines,
                 uploaded_by=user,
             )
-            folder = dataset_dir(dataset.pk)
-            dataset.path = (folder / stored_name).relative_to(artifact_root()).as_posix()
+            if artifact_storage().is_local:
+                folder = dataset_dir(dataset.pk)
+                dataset.path = (folder / stored_name).relative_to(artifact_root()).as_posix()
+                if folder.exists():  # left by an upload whose transaction rolled back: no row owns it
+                    shutil.rmtree(folder)
+                folder.mkdir(parents=True)
+                final = folder / stored_name
+                os.replace(stored, final)
+            else:  # the bucket; the row is written only once it holds the file
+                dataset.path = dataset_store(dataset_id=dataset.pk, source=stored, filename=stored_name)
+                uploaded_id = dataset.pk
             dataset.save(update_fields=["path"])
-            if folder.exists():  # left by an upload whose transaction rolled back: no row owns it
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            final = folder / stored_name
-            os.replace(stored, final)
         return dataset
     except BaseException:
         if final is not None:
             shutil.rmtree(final.parent, ignore_errors=True)
+        if uploaded_id is not None:  # the row did not commit: its object goes too, where the bucket answers
+            _forget_upload(uploaded_id)
         raise
     finally:
         incoming.unlink(missing_ok=True)
         items.unlink(missing_ok=True)
+
+
+def _forget_upload(dataset_id: int) -> None:
+    try:
+        dataset_files_delete(dataset_id=dataset_id)
+    except Exception as exc:  # left as an orphan, replaced by the next upload that gets this id
+        log.warning("could not delete the files of dataset %s, whose row did not commit: %s", dataset_id, exc)
 
 
 def user_can_delete_dataset(user, dataset: Dataset) -> bool:
@@ -275,8 +291,9 @@ def dataset_delete(*, dataset: Dataset, user) -> None:
     """Delete a dataset and its folder (the file and the engine's caches); its uploader or staff only.
 
     Refused with DatasetInUse while a queued or running run references it. Specs that name it stay, but
-    can no longer be run (their params are checked again on each trigger). The folder is removed once
-    the row's deletion has committed.
+    can no longer be run (their params are checked again on each trigger). The local folder is removed once
+    the row's deletion has committed. In a bucket the objects go first, inside the transaction: a bucket that
+    cannot be reached refuses the deletion (ArtifactStorageUnavailable, a 503) and the dataset stays whole.
     """
     if not user_can_delete_dataset(user, dataset):
         raise PermissionDenied("Only the person who uploaded the dataset or staff can delete it.")
@@ -285,6 +302,9 @@ def dataset_delete(*, dataset: Dataset, user) -> None:
         if using:
             runs = ", ".join(str(pk) for pk in using)
             raise DatasetInUse(f"Dataset {dataset.pk} is in use by queued or running run(s) {runs}; wait or cancel.")
-        folder = dataset_dir(dataset.pk)
+        dataset_id = dataset.pk
+        if not artifact_storage().is_local:
+            dataset_files_delete(dataset_id=dataset_id)
         dataset.delete()
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+        if artifact_storage().is_local:
+            transaction.on_commit(lambda: dataset_files_delete(dataset_id=dataset_id))

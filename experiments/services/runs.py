@@ -33,13 +33,20 @@ from experiments.engine import ENGINE_VERSION
 from experiments.engine.errors import EngineError, RunCancelled
 from experiments.engine.executor import execute
 from experiments.engine.registry import KindResult
-from experiments.engine.runtime import LOG_HEAD, RunContext, environment_versions, part_metrics, resolve_device
-from experiments.errors import RunQuotaExceeded
+from experiments.engine.runtime import (
+    LOG_HEAD,
+    ArtifactRecord,
+    RunContext,
+    environment_versions,
+    part_metrics,
+    resolve_device,
+)
+from experiments.errors import ArtifactStorageUnavailable, RunQuotaExceeded
 from experiments.models import ACTIVE_RUN_STATUSES, Artifact, ExperimentRun, ExperimentSpec, RunStatus
 from experiments.reporting import DatabaseReporter
 from experiments.services.evidence import idea_status_follow_verdicts, verdict_for
 from experiments.services.specs import kind_get, params_validate, spec_hash
-from experiments.storage import run_attempt_dir
+from experiments.storage import attempt_file_name, attempt_scratch_remove, attempt_upload, run_attempt_dir
 from ideas.services import user_can_edit_idea
 
 log = logging.getLogger(__name__)
@@ -237,15 +244,25 @@ def _store_success(run: ExperimentRun, ctx: RunContext, result: KindResult, mani
 
 
 @transaction.atomic
-def _store_unfinished(run: ExperimentRun, ctx: RunContext, status: str, **fields) -> bool:
+def _store_unfinished(run: ExperimentRun, ctx: RunContext, status: str, *, with_files: bool = True, **fields) -> bool:
     """Failed or cancelled: keep what the attempt reported, and the results and files of the parts it finished
-    (marked partial). A partial run gives no verdict: its criterion may read a part it never reached."""
-    if not _finish(run, status, **fields, **_reports(ctx), **_kept_parts(ctx.parts)):
+    (marked partial). A partial run gives no verdict: its criterion may read a part it never reached.
+    Without `with_files` (the artifact storage did not take them) the parts are kept without their files."""
+    reports = _reports(ctx)
+    kept = _kept_parts(ctx.parts, with_files=with_files)
+    if "parts" in kept:
+        reports.pop("parts")  # the kept parts, emptied of their artifacts, replace them
+    if not _finish(run, status, **fields, **reports, **kept):
         return False
-    if ctx.parts:
-        finished = {part["key"] for part in ctx.parts}
-        _store_artifacts(run, ctx, keep=lambda rec: rec.meta.get("part", "") in finished)
+    if ctx.parts and with_files:
+        _store_artifacts(run, ctx, keep=_finished_parts_files(ctx))
     return True
+
+
+def _finished_parts_files(ctx: RunContext) -> Callable[[ArtifactRecord], bool]:
+    """Which of an unfinished attempt's files are kept: those of the parts it finished."""
+    finished = {part["key"] for part in ctx.parts}
+    return lambda record: record.meta.get("part", "") in finished
 
 
 def _kept_parts(parts: list[dict], *, with_files: bool = True) -> dict:
@@ -266,13 +283,12 @@ def _kept_parts(parts: list[dict], *, with_files: bool = True) -> dict:
 
 
 def _store_artifacts(run: ExperimentRun, ctx: RunContext, keep=lambda record: True) -> None:
-    root = run_attempt_dir(run.pk, run.attempts)
-    base = root.relative_to(root.parents[2])  # runs/<id>/<attempt>
+    """The rows of the files the outcome keeps, which `attempt_upload` has put into the artifact storage."""
     Artifact.objects.bulk_create(
         Artifact(
             run=run,
             name=rec.name,
-            path=str(base / rec.path),
+            path=attempt_file_name(run.pk, run.attempts, rec.path),
             artifact_type=rec.artifact_type,
             content_type=rec.content_type,
             size=rec.size,
@@ -368,6 +384,9 @@ def _execute_claimed(run: ExperimentRun) -> None:
     except ValidationError as exc:
         _finish(run, RunStatus.FAILED, error=f"The spec is no longer runnable: {exc.message_dict}")
         return
+    except ArtifactStorageUnavailable as exc:  # checking a checkpoint or dataset it names: retried, like the kind
+        _attempt_lost_to_storage(run, exc)
+        return
     device = resolve_device(kind.device)
     from experiments.storage import DatabaseArtifactResolver, DatabaseDatasetResolver
 
@@ -395,15 +414,55 @@ def _execute_claimed(run: ExperimentRun) -> None:
             if reporter.lost:
                 return  # the run is no longer this attempt's: nothing to store
             outcome = {"status": RunStatus.CANCELLED, "progress_message": "cancelled"}
+        except ArtifactStorageUnavailable as exc:  # reading a checkpoint or dataset: the attempt, not the run, failed
+            _attempt_lost_to_storage(run, exc)
+            return
         except Exception as exc:
             message, detail = _describe(exc, run, at=ctx.progress_message)
             log.warning("run %s failed in kind %s: %s", run.pk, kind.key, message, exc_info=exc)
             outcome = {"status": RunStatus.FAILED, "error": message, "error_traceback": detail}
         else:
+            try:
+                # Files first: a run is never "succeeded" with rows whose files are not in the storage.
+                attempt_upload(run_id=run.pk, attempt=run.attempts, records=ctx.artifacts.values())
+            except ArtifactStorageUnavailable as exc:
+                _attempt_lost_to_storage(run, exc)
+                return
             _until_stored(lambda: _store_success(run, ctx, result, manifest), run_id=run.pk)
+            attempt_scratch_remove(run_id=run.pk, attempt=run.attempts)
             return
         status = outcome.pop("status")
-        _until_stored(lambda: _store_unfinished(run, ctx, status, **outcome), run_id=run.pk)
+        with_files = _upload_kept_parts(run, ctx, outcome)
+        _until_stored(lambda: _store_unfinished(run, ctx, status, with_files=with_files, **outcome), run_id=run.pk)
+        attempt_scratch_remove(run_id=run.pk, attempt=run.attempts)
+
+
+def _upload_kept_parts(run: ExperimentRun, ctx: RunContext, outcome: dict) -> bool:
+    """Upload the files of the parts a failed or cancelled attempt finished; False when the storage did not take
+    them, the reason added to the outcome's error (the run ends as it would have, its parts without files)."""
+    if not ctx.parts:
+        return True
+    keep = _finished_parts_files(ctx)
+    try:
+        attempt_upload(run_id=run.pk, attempt=run.attempts, records=filter(keep, ctx.artifacts.values()))
+    except ArtifactStorageUnavailable as exc:
+        log.warning("run %s: the finished parts' files were not stored: %s", run.pk, exc)
+        note = f"The finished parts' files could not be stored: {exc}"
+        outcome["error"] = f"{outcome['error']} {note}" if outcome.get("error") else note
+        return False
+    return True
+
+
+def _attempt_lost_to_storage(run: ExperimentRun, exc: ArtifactStorageUnavailable) -> None:
+    """The artifact storage failed this attempt: the run is queued again while attempts remain (and sent again at
+    once, as the reaper sends a re-queued run), else failed with the reason; never left running."""
+    log.warning("run %s attempt %s: %s", run.pk, run.attempts, exc)
+    status = _until_stored(
+        lambda: _requeue_or_fail(run.pk, reason=str(exc), only_if=Q(attempts=run.attempts)), run_id=run.pk
+    )
+    attempt_scratch_remove(run_id=run.pk, attempt=run.attempts)
+    if status == RunStatus.QUEUED:
+        runs_resend_lost(requeued=[run.pk])
 
 
 def run_can_cancel(user, run: ExperimentRun) -> bool:
