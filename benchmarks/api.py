@@ -16,7 +16,7 @@ Measurements are interleaved (each endpoint once per round, `--repeats` rounds) 
 the SQL queries each request makes (counted in-process). Other work on the machine moves the absolute numbers;
 the ratios are the figures. Writes its section of docs/benchmarks.md (one per size); `--label` also keeps that
 run's ratios in the section's table of labelled runs (e.g. before and after a change). `--quick`: a smoke run,
-one short round, nothing written.
+one short round, nothing written; `--seed-only`: seed and count queries, no servers.
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def inspect_endpoints() -> tuple[dict[str, int], dict[str, int]]:
                 return bare_app.idea_page(factory.get(endpoint.path))
             return client.get(endpoint.path)
 
-        call()  # the first request of a process reads what later ones find cached
+        if endpoint in THROUGHPUT:
+            call()  # a process's first request may read what later ones find cached; the searches run these views
         with CaptureQueriesContext(connection) as captured:
             response = call()
         if response.status_code != 200:
@@ -204,11 +205,10 @@ def measure(ports: dict[str, int], *, repeats: int, seconds: float, connections:
         # At least 3 requests, unless a request takes so long that 3 would outlast 2 measurements' time.
         return load.latency(HOST, port, endpoint.path, seconds=secs, min_requests=3, max_seconds=2 * secs)
 
-    # Warm-up: every worker serves the list endpoints (the searches run the same views), the database its pages.
+    # Warm-up: every worker serves the list endpoints. The searches run the same views; a cold first search
+    # (index pages not yet in memory) is one of several requests, which the median leaves out.
     for endpoint in THROUGHPUT:
         run(endpoint, 1.0)
-    for endpoint in LATENCY:
-        load.latency(HOST, ports[endpoint.server], endpoint.path, seconds=0, min_requests=1, max_seconds=0)
     results: dict[str, list[load.Load]] = {e.key: [] for e in THROUGHPUT + LATENCY}
     for round_ in range(repeats):
         for endpoint in THROUGHPUT + LATENCY:
@@ -254,6 +254,7 @@ def kept_rows(key: str, label: str | None, row: str) -> list[str]:
 def report(args, summary, reused: bool, db_name: str, queries, hits, results, load_before, load_after) -> str:
     import datetime
 
+    from django.conf import settings
     from django.db import connection
 
     rate = {key: statistics.median(r.rate for r in results[key]) for key in (e.key for e in THROUGHPUT)}
@@ -261,13 +262,14 @@ def report(args, summary, reused: bool, db_name: str, queries, hits, results, lo
     ratio = {"api20": rate["api20"] / rate["bare20"], "api50": rate["api50"] / rate["bare50"]}
     ratio["html"] = rate["html"] / rate["api20"]
     search = {key: p50[key] / p50[base] for key, base in SEARCHES}
-    versus = {"api20": "bare20", "api50": "bare50", "html": "api20"}
+    versus = {"api20": "the bare view", "api50": "the bare view", "html": "the list API at 20"}
     lines = [
         f"Data: {summary.describe()} (`{db_name}`, {'reused' if reused else 'seeded for this run'}; "
         f"API `count` for the searches: {hits['api_rare']:,} and {hits['api_common']:,}). "
         f"PostgreSQL {connection.pg_version // 10000}; commit {git_commit()}.",
         "",
-        f"Two gunicorns on this machine, {WORKERS} sync workers each, DJANGO_DEBUG=0 and throttle rates raised: "
+        f"Two gunicorns on this machine, {WORKERS} sync workers each, DJANGO_DEBUG=0, throttle rates raised, "
+        f"cache `{settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}`: "
         "the project (`config.wsgi`) and the bare view (`benchmarks/bare_app.py`: the same settings and middleware, "
         "one `.values()` query of the same columns in the same order, and the count). Throughput: "
         f"{load.throughput_generator()}, {args.connections} connections, {args.duration:g} s per measurement. "
@@ -332,6 +334,7 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="keep this run's ratios in the doc under this name")
     parser.add_argument("--reseed", action="store_true", help="seed again even when the seed is current")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, nothing written")
+    parser.add_argument("--seed-only", action="store_true", help="seed and count queries, measure nothing")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeats = 2.0, 1
@@ -371,6 +374,8 @@ def main() -> None:
     queries, hits = inspect_endpoints()
     print(f"Queries per request: {queries}", flush=True)
     connections.close_all()
+    if args.seed_only:
+        return
 
     ports = {"project": free_port(), "bare": free_port()}
     servers = {
