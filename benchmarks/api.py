@@ -262,7 +262,8 @@ def report(args, summary, reused: bool, db_name: str, queries, hits, results, lo
     ratio = {"api20": rate["api20"] / rate["bare20"], "api50": rate["api50"] / rate["bare50"]}
     ratio["html"] = rate["html"] / rate["api20"]
     search = {key: p50[key] / p50[base] for key, base in SEARCHES}
-    versus = {"api20": "the bare view", "api50": "the bare view", "html": "the list API at 20"}
+    versus = {"api20": ("bare20", "the bare view"), "api50": ("bare50", "the bare view")}
+    versus["html"] = ("api20", "the list API at 20")
     lines = [
         f"Data: {summary.describe()} (`{db_name}`, {'reused' if reused else 'seeded for this run'}; "
         f"API `count` for the searches: {hits['api_rare']:,} and {hits['api_common']:,}). "
@@ -275,7 +276,8 @@ def report(args, summary, reused: bool, db_name: str, queries, hits, results, lo
         f"{load.throughput_generator()}, {args.connections} connections, {args.duration:g} s per measurement. "
         f"Latency: one Python client, one request at a time, {args.duration:g} s and at least 3 requests "
         f"(fewer when 3 would take over {2 * args.duration:g} s). "
-        f"{args.repeats} interleaved rounds, medians (and ranges); load average {load_before:.1f} before and "
+        f"{args.repeats} interleaved rounds, medians (and ranges; a ratio's range is its rounds'); "
+        f"load average {load_before:.1f} before and "
         f"{load_after:.1f} after. Queries: SQL statements of one request, counted in-process.",
         "",
         "| endpoint | req/s | range | queries | ratio |",
@@ -283,7 +285,11 @@ def report(args, summary, reused: bool, db_name: str, queries, hits, results, lo
     ]
     for e in THROUGHPUT:
         values = [r.rate for r in results[e.key]]
-        shown = f"{ratio[e.key]:.2f}x of {versus[e.key]}" if e.key in versus else "1.00x"
+        shown = "1.00x"
+        if e.key in versus:
+            base, name = versus[e.key]
+            rounds = [a.rate / b.rate for a, b in zip(results[e.key], results[base], strict=True)]
+            shown = f"{ratio[e.key]:.2f}x of {name} (rounds {min(rounds):.2f}-{max(rounds):.2f})"
         lines.append(
             f"| {e.label} | {rate[e.key]:.1f} | {min(values):.1f}-{max(values):.1f} | {queries[e.key]} | {shown} |"
         )
