@@ -78,7 +78,7 @@ format: install
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
 
-# Side-by-side performance scripts; results go to docs/benchmarks.md (needs Redis for dispatch).
+# Side-by-side performance scripts; results go to docs/benchmarks.md (needs Redis for dispatch, PostgreSQL for api).
 benchmarks: install
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/ablation.py
@@ -86,3 +86,4 @@ benchmarks: install
 	$(PY) benchmarks/grokking.py
 	$(PY) benchmarks/patching.py
 	$(PY) benchmarks/eval_batching.py
+	$(PY) benchmarks/api.py
