@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.evidence import EvidenceSerializer
+from api.serializers.idea_urls import IdeaAddresses
 from api.serializers.taxonomy import CollectionRefSerializer, TagRefSerializer
 from experiments.models import Verdict
 from experiments.selectors import idea_evidence
@@ -17,30 +17,17 @@ from ideas.selectors import idea_reference_urls
 from ideas.services import user_can_edit_idea
 
 
-def idea_api_url(idea: Idea, request) -> str:
-    path = reverse("api:idea-detail", kwargs={"pk": idea.pk})
-    return request.build_absolute_uri(path) if request is not None else path
-
-
-def idea_page_url(idea: Idea, request) -> str | None:
-    try:
-        path = idea.get_absolute_url()
-    except NoReverseMatch:  # the pages are not mounted (an API-only deployment)
-        return None
-    return request.build_absolute_uri(path) if request is not None else path
-
-
 class IdeaUrlsMixin(serializers.Serializer):
     url = serializers.SerializerMethodField(help_text="This idea in the API.")
     page_url = serializers.SerializerMethodField(help_text="This idea's page for people.")
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, idea: Idea) -> str:
-        return idea_api_url(idea, self.context.get("request"))
+        return IdeaAddresses.for_context(self.context).api_url(idea.pk)
 
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_page_url(self, idea: Idea) -> str | None:
-        return idea_page_url(idea, self.context.get("request"))
+        return IdeaAddresses.for_context(self.context).page_url(idea.pk, idea.slug)
 
 
 class IdeaRefSerializer(IdeaUrlsMixin, serializers.ModelSerializer):
