@@ -93,7 +93,7 @@ def _search_error(text: str) -> str:
     if words > SEARCH_MAX_WORDS:
         return f"At most {SEARCH_MAX_WORDS} words (this search has {words})."
     if any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text):
-        return "Remove the control characters (such as NUL) from the search."
+        return "Control characters are not allowed in a search."
     return ""
 
 

@@ -288,7 +288,7 @@ def test_a_search_of_only_stop_words_is_an_empty_page(anon_client):
     ("search", "message"),
     [
         (" ".join(["word"] * 33), "At most 32 words (this search has 33)."),
-        ("probe\x01", "Remove the control characters (such as NUL) from the search."),
+        ("probe\x01", "Control characters are not allowed in a search."),
     ],
 )
 def test_a_search_it_will_not_run_is_a_400_naming_search(anon_client, search, message):
