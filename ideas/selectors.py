@@ -164,15 +164,16 @@ def idea_list(*, filters: IdeaFilters, user=None) -> QuerySet[Idea]:
     tags and collections prefetched.
 
     Only the columns a list shows are read (`LIST_COLUMNS`: the stored excerpt, not the body; the author's
-    username, not the whole user), and only the names and slugs of tags and collections.
+    username, not the whole user), and only the names and slugs of tags and collections, as plain lists
+    (`listed_tags`, `listed_collections`: a row reads them without building a related manager per idea).
     """
     filters.validate()
     qs = (
         Idea.objects.select_related("author")
         .only(*LIST_COLUMNS)
         .prefetch_related(
-            Prefetch("tags", queryset=Tag.objects.only("name", "slug")),
-            Prefetch("collections", queryset=Collection.objects.only("name", "slug")),
+            Prefetch("tags", queryset=Tag.objects.only("name", "slug"), to_attr="listed_tags"),
+            Prefetch("collections", queryset=Collection.objects.only("name", "slug"), to_attr="listed_collections"),
         )
     )
     qs = _with_experiments(qs)

@@ -30,6 +30,36 @@ class IdeaUrlsMixin(serializers.Serializer):
         return IdeaAddresses.for_context(self.context).page_url(idea.pk, idea.slug)
 
 
+class NameSlugListField(serializers.Field):
+    """An idea's tags or collections as [{"name", "slug"}], in name order.
+
+    Reads the plain list `idea_list` prefetches (`listed_<relation>`) when there is one, else the
+    relation (prefetched by `idea_detail`); builds the dicts directly, as a list of 50 ideas would
+    otherwise run a nested serializer per tag.
+    """
+
+    relation = ""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, idea: Idea) -> list[dict[str, str]]:
+        items = getattr(idea, f"listed_{self.relation}", None)
+        if items is None:
+            items = getattr(idea, self.relation).all()
+        return [{"name": item.name, "slug": item.slug} for item in items]
+
+
+@extend_schema_field(TagRefSerializer(many=True))
+class TagRefsField(NameSlugListField):
+    relation = "tags"
+
+
+@extend_schema_field(CollectionRefSerializer(many=True))
+class CollectionRefsField(NameSlugListField):
+    relation = "collections"
+
+
 class IdeaRefSerializer(IdeaUrlsMixin, serializers.ModelSerializer):
     """Another idea, as a link points at it."""
 
@@ -54,8 +84,8 @@ class IdeaSummarySerializer(IdeaUrlsMixin, serializers.ModelSerializer):
         help_text="The verdict of its newest succeeded run that has one; blank when none has.",
     )
     author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
-    tags = TagRefSerializer(many=True, read_only=True)
-    collections = CollectionRefSerializer(many=True, read_only=True)
+    tags = TagRefsField()
+    collections = CollectionRefsField()
 
     class Meta:
         model = Idea
