@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from ideas.models import Collection, Idea, IdeaLink, IdeaStatus, StatusChange, Tag, Vote
-from ideas.services import idea_set_status
+from ideas.services import idea_excerpt, idea_set_status
 
 
 def _bulk_status_action(status: str):
@@ -68,7 +68,12 @@ class IdeaAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("author")
+        return super().get_queryset(request).select_related("author").defer("search_vector")
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The admin writes the row itself, so it stores the list's excerpt as the services do.
+        obj.excerpt = idea_excerpt(obj.body)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Tag)

@@ -7,8 +7,12 @@ Models hold fields, choices and constraints; every write goes through
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
+
+# The longest `ideas.rendering.plain_excerpt` the list stores (it cuts at 220 characters).
+EXCERPT_MAX = 240
 
 
 class IdeaKind(models.TextChoices):
@@ -88,6 +92,12 @@ class Idea(models.Model):
     collections = models.ManyToManyField(Collection, blank=True, related_name="ideas")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What the list shows under the title: the services store `plain_excerpt(body)` with the body, so a
+    # list page reads a short column instead of rendering every row's markdown.
+    excerpt = models.CharField(max_length=EXCERPT_MAX, blank=True, default="", editable=False)
+    # PostgreSQL only (NULL on SQLite): title (weight A), body (B) and tag names (C) as one weighted
+    # document, written by database triggers (migration 0003), indexed with GIN, read by search and rank.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-score", "id"]

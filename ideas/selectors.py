@@ -6,11 +6,12 @@ queries whatever its length and whoever shows it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import BooleanField, CharField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
@@ -28,6 +29,25 @@ ORDERINGS: dict[str, tuple[str, ...]] = {
     "-title": ("-title", "-id"),
 }
 SEARCH_MAX = 200
+# More words than a person types: a longer query only makes PostgreSQL combine more index lists.
+SEARCH_MAX_WORDS = 32
+# The text-search configuration of the stored `Idea.search_vector` (migration 0003); queries must use the same.
+SEARCH_CONFIG = "english"
+# The columns a list row shows, on the page and in the API: never the body or the search document.
+LIST_COLUMNS = (
+    "id",
+    "legacy_number",
+    "slug",
+    "title",
+    "kind",
+    "status",
+    "score",
+    "excerpt",
+    "created_at",
+    "updated_at",
+    "author",
+    "author__username",
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +75,8 @@ class IdeaFilters:
             errors["status"] = f"Unknown status {self.status!r}; choose one of {', '.join(IdeaStatus.values)}."
         if self.ordering and self.ordering not in ORDERINGS:
             errors["ordering"] = f"Unknown ordering {self.ordering!r}; choose one of {', '.join(ORDERINGS)}."
-        if len(self.search) > SEARCH_MAX:
-            errors["search"] = f"At most {SEARCH_MAX} characters."
+        if search_error := _search_error(self.search):
+            errors["search"] = search_error
         if self.tag and not Tag.objects.filter(slug=self.tag).exists():
             errors["tag"] = f"No tag with slug {self.tag!r}."
         if self.collection and not Collection.objects.filter(slug=self.collection).exists():
@@ -65,8 +85,28 @@ class IdeaFilters:
             raise ValidationError(errors)
 
 
+def _search_error(text: str) -> str:
+    """Why a search cannot run ('' when it can): too long, too many words, or control characters."""
+    if len(text) > SEARCH_MAX:
+        return f"At most {SEARCH_MAX} characters (this search has {len(text)})."
+    words = len(text.split())
+    if words > SEARCH_MAX_WORDS:
+        return f"At most {SEARCH_MAX_WORDS} words (this search has {words})."
+    if any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text):
+        return "Control characters are not allowed in a search."
+    return ""
+
+
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _has_no_search_terms(text: str) -> bool:
+    """Whether PostgreSQL's parser keeps no word of `text` (only stop words such as "the and of", or
+    punctuation): one query on no table, so such a search answers at once instead of scanning."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIG, text])
+        return cursor.fetchone()[0] == 0
 
 
 def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
@@ -74,12 +114,12 @@ def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
     if not text:
         return qs
     if _is_postgres():
-        vector = SearchVector("title", weight="A", config="english") + SearchVector(
-            "body", weight="B", config="english"
-        )
-        query = SearchQuery(text, search_type="websearch", config="english")
+        if _has_no_search_terms(text):
+            return qs.none()
+        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+        # The stored document (GIN-indexed) answers the match; the rank reads it too, recomputing nothing.
         # Filter on the match (@@), not on rank > 0: ts_rank gives some non-matching rows 1e-20, not 0.
-        return qs.alias(document=vector).filter(document=query).annotate(rank=SearchRank(vector, query))
+        return qs.filter(search_vector=query).alias(rank=SearchRank(F("search_vector"), query))
     # SQLite: every word must appear in the title or the body.
     for word in text.split():
         qs = qs.filter(Q(title__icontains=word) | Q(body__icontains=word))
@@ -121,9 +161,22 @@ def _with_experiments(qs: QuerySet[Idea]) -> QuerySet[Idea]:
 
 def idea_list(*, filters: IdeaFilters, user=None) -> QuerySet[Idea]:
     """Ideas matching `filters`, each with `voted` for `user` and its experiments (see `_with_experiments`),
-    tags and collections prefetched."""
+    tags and collections prefetched.
+
+    Only the columns a list shows are read (`LIST_COLUMNS`: the stored excerpt, not the body; the author's
+    username, not the whole user), and only the names and slugs of tags and collections, as plain lists
+    (`listed_tags`, `listed_collections`: a row reads them without building a related manager per idea).
+    """
     filters.validate()
-    qs = _with_experiments(Idea.objects.select_related("author").prefetch_related("tags", "collections"))
+    qs = (
+        Idea.objects.select_related("author")
+        .only(*LIST_COLUMNS)
+        .prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.only("name", "slug"), to_attr="listed_tags"),
+            Prefetch("collections", queryset=Collection.objects.only("name", "slug"), to_attr="listed_collections"),
+        )
+    )
+    qs = _with_experiments(qs)
     if filters.has_experiments is not None:
         qs = qs.filter(has_experiments=filters.has_experiments)
     if filters.kind:
@@ -136,21 +189,24 @@ def idea_list(*, filters: IdeaFilters, user=None) -> QuerySet[Idea]:
         qs = qs.filter(collections__slug=filters.collection)
     if filters.author:
         qs = qs.filter(author__username=filters.author)
-    qs = _search(qs, filters.search)
-    qs = _with_voted(qs, user)
-    if filters.search.strip() and not filters.ordering and _is_postgres():
+    qs = _with_voted(_search(qs, filters.search), user)
+    if "rank" in qs.query.annotations and not filters.ordering:  # a PostgreSQL search with words to rank by
         return qs.order_by("-rank", "-score", "id")
     return qs.order_by(*ORDERINGS[filters.ordering or "-score"])
 
 
 def idea_detail(*, pk: int, user=None) -> Idea:
     """One idea with everything its page shows; raises Idea.DoesNotExist."""
-    qs = Idea.objects.select_related("author").prefetch_related(
-        "tags",
-        "collections",
-        Prefetch("links_out", queryset=IdeaLink.objects.select_related("target").order_by("target__title")),
-        Prefetch("links_in", queryset=IdeaLink.objects.select_related("source").order_by("source__title")),
-        Prefetch("status_changes", queryset=StatusChange.objects.select_related("changed_by")),
+    qs = (
+        Idea.objects.select_related("author")
+        .defer("search_vector")
+        .prefetch_related(
+            "tags",
+            "collections",
+            Prefetch("links_out", queryset=IdeaLink.objects.select_related("target").order_by("target__title")),
+            Prefetch("links_in", queryset=IdeaLink.objects.select_related("source").order_by("source__title")),
+            Prefetch("status_changes", queryset=StatusChange.objects.select_related("changed_by")),
+        )
     )
     return _with_voted(_with_experiments(qs), user).get(pk=pk)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from experiments.models import ExperimentRun, ExperimentSpec, RunStatus
 from ideas.models import Collection, Idea, IdeaKind, IdeaStatus, Tag
+from ideas.services import idea_excerpt
 
 PASSWORD = "a-long-test-password-1"
 
@@ -54,6 +55,8 @@ class IdeaFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"idea-number-{n}")
     kind = IdeaKind.HYPOTHESIS
     body = "Some *markdown* body."
+    # As the services store it (ideas.services.idea_excerpt), so list pages show factory ideas' excerpts.
+    excerpt = factory.LazyAttribute(lambda i: idea_excerpt(i.body))
     status = IdeaStatus.OPEN
     imported_votes = 0
     score = factory.LazyAttribute(lambda i: i.imported_votes)

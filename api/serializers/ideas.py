@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.evidence import EvidenceSerializer
+from api.serializers.idea_urls import IdeaAddresses
 from api.serializers.taxonomy import CollectionRefSerializer, TagRefSerializer
 from experiments.models import Verdict
 from experiments.selectors import idea_evidence
@@ -17,30 +17,47 @@ from ideas.selectors import idea_reference_urls
 from ideas.services import user_can_edit_idea
 
 
-def idea_api_url(idea: Idea, request) -> str:
-    path = reverse("api:idea-detail", kwargs={"pk": idea.pk})
-    return request.build_absolute_uri(path) if request is not None else path
-
-
-def idea_page_url(idea: Idea, request) -> str | None:
-    try:
-        path = idea.get_absolute_url()
-    except NoReverseMatch:  # the pages are not mounted (an API-only deployment)
-        return None
-    return request.build_absolute_uri(path) if request is not None else path
-
-
 class IdeaUrlsMixin(serializers.Serializer):
     url = serializers.SerializerMethodField(help_text="This idea in the API.")
     page_url = serializers.SerializerMethodField(help_text="This idea's page for people.")
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, idea: Idea) -> str:
-        return idea_api_url(idea, self.context.get("request"))
+        return IdeaAddresses.for_context(self.context).api_url(idea.pk)
 
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_page_url(self, idea: Idea) -> str | None:
-        return idea_page_url(idea, self.context.get("request"))
+        return IdeaAddresses.for_context(self.context).page_url(idea.pk, idea.slug)
+
+
+class NameSlugListField(serializers.Field):
+    """An idea's tags or collections as [{"name", "slug"}], in name order.
+
+    Reads the plain list `idea_list` prefetches (`listed_<relation>`) when there is one, else the
+    relation (prefetched by `idea_detail`); builds the dicts directly, as a list of 50 ideas would
+    otherwise run a nested serializer per tag.
+    """
+
+    relation = ""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, idea: Idea) -> list[dict[str, str]]:
+        items = getattr(idea, f"listed_{self.relation}", None)
+        if items is None:
+            items = getattr(idea, self.relation).all()
+        return [{"name": item.name, "slug": item.slug} for item in items]
+
+
+@extend_schema_field(TagRefSerializer(many=True))
+class TagRefsField(NameSlugListField):
+    relation = "tags"
+
+
+@extend_schema_field(CollectionRefSerializer(many=True))
+class CollectionRefsField(NameSlugListField):
+    relation = "collections"
 
 
 class IdeaRefSerializer(IdeaUrlsMixin, serializers.ModelSerializer):
@@ -67,8 +84,8 @@ class IdeaSummarySerializer(IdeaUrlsMixin, serializers.ModelSerializer):
         help_text="The verdict of its newest succeeded run that has one; blank when none has.",
     )
     author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
-    tags = TagRefSerializer(many=True, read_only=True)
-    collections = CollectionRefSerializer(many=True, read_only=True)
+    tags = TagRefsField()
+    collections = CollectionRefsField()
 
     class Meta:
         model = Idea

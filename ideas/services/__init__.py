@@ -7,6 +7,7 @@ one way to vote, one way to change a status and one way to import.
 from ideas.services.catalogue import ImportSummary, catalogue_export, catalogue_import, catalogue_read
 from ideas.services.ideas import (
     idea_create,
+    idea_excerpt,
     idea_link_add,
     idea_set_status,
     idea_update,
@@ -22,6 +23,7 @@ __all__ = [
     "catalogue_import",
     "catalogue_read",
     "idea_create",
+    "idea_excerpt",
     "idea_link_add",
     "idea_set_status",
     "idea_unvote",

@@ -27,6 +27,7 @@ from ideas.services.ideas import (
     SLUG_MAX,
     TITLE_MAX,
     collections_from_names,
+    idea_excerpt,
     idea_link_add,
     idea_set_status,
     tags_from_names,
@@ -102,6 +103,7 @@ def _create(record: IdeaRecord) -> Idea:
         slug=unique_slug(record.slug or record.title),
         kind=record.kind,
         body=record.body,
+        excerpt=idea_excerpt(record.body),
         status=record.status,
         imported_votes=record.votes,
         score=record.votes,
@@ -153,6 +155,9 @@ def _update(idea: Idea, record: IdeaRecord, *, source: str) -> bool:
     changed = [name for name, value in fields.items() if getattr(idea, name) != value]
     for name in changed:
         setattr(idea, name, fields[name])
+    if "body" in changed:
+        idea.excerpt = idea_excerpt(idea.body)
+        changed.append("excerpt")
     if changed:
         idea.save(update_fields=[*changed, "updated_at"])
     # Kind first: the new status has to fit the new kind.
@@ -247,8 +252,15 @@ def catalogue_records(*, ideas: QuerySet[Idea] | None = None) -> list[IdeaRecord
     order (legacy number, then the rest by id)."""
     if ideas is None:
         ideas = Idea.objects.order_by(F("legacy_number").asc(nulls_last=True), "id")
-    ideas = ideas.prefetch_related(
-        "tags", "collections", Prefetch("links_out", queryset=IdeaLink.objects.select_related("target"))
+    # A list from `idea_list` reads only the columns a list shows, and prefetches names only: a record
+    # needs the body, so every column is read again (but the search document), with the record's prefetches.
+    ideas = (
+        ideas.defer(None)
+        .defer("search_vector")
+        .prefetch_related(None)
+        .prefetch_related(
+            "tags", "collections", Prefetch("links_out", queryset=IdeaLink.objects.select_related("target"))
+        )
     )
     records = []
     for idea in ideas:

@@ -19,6 +19,7 @@ from ideas.models import (
     StatusChange,
     Tag,
 )
+from ideas.rendering import plain_excerpt
 from ideas.text import clean_title, has_visible_text, no_visible_text_message
 
 TITLE_MAX = Idea._meta.get_field("title").max_length
@@ -26,6 +27,11 @@ SLUG_MAX = Idea._meta.get_field("slug").max_length
 TAG_MAX = Tag._meta.get_field("name").max_length
 # Page actions live beside the slug (/ideas/<pk>/edit/), so no idea may take these as its slug.
 RESERVED_SLUGS = frozenset({"edit", "vote", "status", "experiments"})
+
+
+def idea_excerpt(body: str) -> str:
+    """The list's plain-text preview of a body, stored beside it on every write (`Idea.excerpt`)."""
+    return plain_excerpt(body or "")
 
 
 def user_can_edit_idea(user, idea: Idea) -> bool:
@@ -118,6 +124,7 @@ def idea_create(
         slug=unique_slug(title),
         kind=kind,
         body=body or "",
+        excerpt=idea_excerpt(body),
         status=IdeaStatus.OPEN,
         author=author if author is not None and author.is_authenticated else None,
     )
@@ -144,6 +151,7 @@ def idea_update(
         idea.title = _clean_title(title)
     if body is not None:
         idea.body = body
+        idea.excerpt = idea_excerpt(body)
     if kind is not None and kind != idea.kind:
         _check_kind(kind)
         _check_status_fits(kind, idea.status)

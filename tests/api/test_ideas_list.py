@@ -232,3 +232,66 @@ def test_list_with_experiments_costs_the_same_queries(anon_client, django_assert
         body = anon_client.get(URL, {"page_size": 100, "has_experiments": "true"}).json()
     assert body["count"] == 7
     assert {item["latest_verdict"] for item in body["results"]} == {"supports", "refutes"}
+
+
+# --- a lean list: few columns, constant queries, addresses without a reverse() per row -------------------
+
+
+def _page_query(queries) -> str:
+    [sql] = [query["sql"] for query in queries if 'FROM "ideas_idea"' in query["sql"] and "LIMIT" in query["sql"]]
+    return sql
+
+
+@pytest.mark.parametrize("page_size", [20, 50])
+def test_list_costs_four_queries_at_page_sizes_20_and_50(anon_client, page_size, django_assert_num_queries):
+    _add_ideas(60)
+    with django_assert_num_queries(4) as queries:  # count + page + tags + collections
+        body = anon_client.get(URL, {"page_size": page_size}).json()
+    assert (body["count"], len(body["results"])) == (60, page_size)
+    sql = _page_query(queries)
+    assert '"ideas_idea"."body"' not in sql and '"ideas_idea"."search_vector"' not in sql
+    assert '"auth_user"."username"' in sql and '"auth_user"."password"' not in sql
+    assert all('"ideas_collection"."description"' not in query["sql"] for query in queries)
+
+
+@pytest.mark.parametrize("page_size", [20, 50])
+def test_search_costs_a_constant_number_of_queries(anon_client, page_size, django_assert_num_queries):
+    _add_ideas(60)
+    # PostgreSQL first asks whether the search has any words left once stop words are dropped.
+    expected = 5 if connection.vendor == "postgresql" else 4
+    with django_assert_num_queries(expected):
+        body = anon_client.get(URL, {"page_size": page_size, "search": "idea number"}).json()
+    assert (body["count"], len(body["results"])) == (60, page_size)
+
+
+def test_each_idea_carries_its_addresses_built_for_each_request(anon_client, settings):
+    ideas = IdeaFactory.create_batch(3)
+    results = anon_client.get(URL, {"ordering": "created"}).json()["results"]
+    assert [(item["url"], item["page_url"]) for item in results] == [
+        (f"http://testserver/api/ideas/{idea.pk}/", f"http://testserver{idea.get_absolute_url()}") for idea in ideas
+    ]
+    settings.USE_X_FORWARDED_HOST, settings.ALLOWED_HOSTS = True, ["testserver", "ideas.example.org"]
+    item = anon_client.get(URL, HTTP_X_FORWARDED_HOST="ideas.example.org").json()["results"][0]
+    assert item["url"].startswith("http://ideas.example.org/api/ideas/")
+
+
+def test_a_search_of_only_stop_words_is_an_empty_page(anon_client):
+    IdeaFactory(title="The idea of the year", body="and of the")
+    body = anon_client.get(URL, {"search": "the and of"}).json()
+    if connection.vendor == "postgresql":
+        assert body == {"count": 0, "next": None, "previous": None, "results": []}
+    else:  # SQLite matches the words as typed
+        assert [item["title"] for item in body["results"]] == ["The idea of the year"]
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        (" ".join(["word"] * 33), "At most 32 words (this search has 33)."),
+        ("probe\x01", "Control characters are not allowed in a search."),
+    ],
+)
+def test_a_search_it_will_not_run_is_a_400_naming_search(anon_client, search, message):
+    body = assert_error(anon_client.get(URL, {"search": search}), 400, field="search")
+    assert body["errors"]["search"] == [message]
+    assert_error(anon_client.get("/api/ideas/export/", {"search": search}), 400, field="search")

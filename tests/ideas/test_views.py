@@ -132,6 +132,8 @@ def test_list_paginates_with_the_configured_page_size(client, settings):
         ({"tag": "no-such-tag"}, "No tag with slug &#x27;no-such-tag&#x27;"),
         ({"collection": "nope"}, "No collection with slug &#x27;nope&#x27;"),
         ({"search": "x" * 201}, "At most 200 characters"),
+        ({"search": "w " * 33}, "At most 32 words (this search has 33)."),
+        ({"search": "a\x01b"}, "Control characters are not allowed in a search."),
     ],
 )
 def test_list_with_a_bad_filter_is_a_400_that_says_why(client, params, message):
@@ -176,6 +178,21 @@ def test_list_query_count_does_not_grow_with_the_number_of_ideas(client, setting
     assert few == many
     # count, page, tags, collections, tag list, collection list (+ session and user when logged in)
     assert many == (8 if logged_in else 6)
+
+
+@pytest.mark.parametrize("page_size", [20, 50])
+def test_list_page_reads_six_queries_and_no_bodies_at_page_sizes_20_and_50(
+    client, settings, page_size, django_assert_num_queries
+):
+    settings.IDEAS_PAGE_SIZE = page_size
+    tags, collection = [TagFactory(name=f"t{n}") for n in range(3)], CollectionFactory(name="c")
+    _add_ideas(60, tags, collection)
+    # tag list, collection list, count, page, tags, collections
+    with django_assert_num_queries(6) as queries:
+        response = client.get(LIST)
+    assert len(response.context["page"].object_list) == page_size
+    assert all('"ideas_idea"."body"' not in query["sql"] for query in queries)
+    assert response.content.decode().count('<p class="excerpt">Some markdown body.</p>') == page_size
 
 
 # --- detail -----------------------------------------------------------------------------------------------
