@@ -223,6 +223,7 @@ def idea_objects(rng: random.Random, vote_counts: list[int], user_ids: list[int]
     from django.utils.text import slugify
 
     from ideas.models import STATUSES_BY_KIND, Idea, IdeaKind
+    from ideas.services import idea_excerpt
 
     n_ideas = len(vote_counts)
     rare_at = set(rng.sample(range(n_ideas), min(RARE_COUNT, n_ideas)))
@@ -240,6 +241,7 @@ def idea_objects(rng: random.Random, vote_counts: list[int], user_ids: list[int]
             slug=f"{slugify(title)[:100]}-{i}",
             kind=kind,
             body=body,
+            excerpt=idea_excerpt(body),
             status=rng.choices(STATUSES_BY_KIND[kind], weights[kind])[0],
             imported_votes=imported,
             score=imported + votes,
