@@ -101,12 +101,17 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _has_no_search_terms(text: str) -> bool:
-    """Whether PostgreSQL's parser keeps no word of `text` (only stop words such as "the and of", or
-    punctuation): one query on no table, so such a search answers at once instead of scanning."""
+def _search_terms(text: str) -> tuple[int, bool]:
+    """(how many nodes PostgreSQL's parser keeps of `text`, whether the GIN index can answer it), from one
+    query on no table. No nodes: only stop words such as "the and of", or punctuation. Not indexable: only
+    excluded words ("-word"), which would match nearly every row by reading them all."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIG, text])
-        return cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT numnode(q), querytree(q) <> 'T' FROM websearch_to_tsquery(%s::regconfig, %s) AS q",
+            [SEARCH_CONFIG, text],
+        )
+        nodes, indexable = cursor.fetchone()
+        return nodes, indexable
 
 
 def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
@@ -114,8 +119,16 @@ def _search(qs: QuerySet[Idea], text: str) -> QuerySet[Idea]:
     if not text:
         return qs
     if _is_postgres():
-        if _has_no_search_terms(text):
-            return qs.none()
+        nodes, indexable = _search_terms(text)
+        if nodes == 0:
+            return qs.none()  # answered at once: no word to look for
+        if not indexable:
+            raise ValidationError(
+                {
+                    "search": "Give at least one word to look for; excluded words (-word) alone would match "
+                    "nearly every idea."
+                }
+            )
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
         # The stored document (GIN-indexed) answers the match; the rank reads it too, recomputing nothing.
         # Filter on the match (@@), not on rank > 0: ts_rank gives some non-matching rows 1e-20, not 0.

@@ -123,6 +123,19 @@ def test_a_search_of_only_stop_words_is_empty_without_reading_ideas(postgres_onl
     assert found("year of the") == ["The idea of the year"]  # a real word among them still searches
 
 
+@pytest.mark.postgres
+def test_a_search_of_only_excluded_words_is_refused_naming_search(postgres_only, client):
+    IdeaFactory(title="Sparse probes", body="x")
+    IdeaFactory(title="Dense probes", body="x")
+    with pytest.raises(ValidationError) as error:
+        found("-sparse -dense")
+    assert list(error.value.message_dict) == ["search"]
+    response = client.get("/api/ideas/", {"search": "-sparse"})
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["search"]
+    assert client.get("/ideas/", {"search": "-sparse"}).status_code == 400
+    assert found("probes -sparse") == ["Dense probes"]  # a word to look for, then an exclusion: fine
+
+
 # --- input refused before any search ---------------------------------------------------------------
 
 
