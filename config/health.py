@@ -44,10 +44,10 @@ def database_check() -> None:
 def broker_check() -> None:
     """Raises when the Celery broker cannot be reached (Redis must answer a PING)."""
     from config.celery import app
-    from experiments.broker import connect_once
+    from experiments.broker import connect_once, read_options
 
     timeout = settings.READYZ_TIMEOUT_SECONDS
-    with app.connection_for_read(connect_timeout=timeout) as conn:
+    with app.connection_for_read(connect_timeout=timeout, transport_options=read_options(timeout)) as conn:
         if conn.transport_cls == "filesystem":
             folder = conn.transport_options.get("data_folder_in", "")
             if not os.path.isdir(folder) or not os.access(folder, os.W_OK):

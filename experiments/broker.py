@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 INVENTORY_LIMIT = 20_000
 
 
+# How long a read (/metrics, the staff page, the reaper) waits for Redis to answer. kombu passes no
+# connect timeout to redis-py and leaves socket_timeout at None, so without these a Redis that accepts
+# connections but never answers (wedged, or a firewall that drops packets) blocks the caller forever.
+READ_TIMEOUT_SECONDS = 2.0
+INVENTORY_READ_TIMEOUT_SECONDS = 10.0  # the reaper may read up to INVENTORY_LIMIT messages
+
+
+def read_options(timeout: float) -> dict[str, float]:
+    """Transport options that bound every socket operation of a Redis connection by `timeout` seconds."""
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
 class BrokerUnavailable(Exception):
     """The broker could not be reached; nothing should be sent to it now."""
 
@@ -42,10 +54,12 @@ def waiting_task_ids(queues: Iterable[str]) -> set[str] | None:
     """
     from config.celery import app
 
-    with app.connection_for_read() as conn:
+    timeout = INVENTORY_READ_TIMEOUT_SECONDS
+    with app.connection_for_read(connect_timeout=timeout, transport_options=read_options(timeout)) as conn:
         if conn.transport_cls not in ("redis", "rediss"):
             return None
         try:
+            connect_once(conn, timeout)
             channel = conn.default_channel
             with channel.conn_or_acquire() as client:
                 return _redis_waiting_ids(channel, client, queues)
@@ -97,13 +111,14 @@ def queue_lengths(queues: Iterable[str]) -> dict[str, int] | None:
     from config.celery import app
 
     queues = list(queues)
-    with app.connection_for_read(connect_timeout=2) as conn:
+    timeout = READ_TIMEOUT_SECONDS
+    with app.connection_for_read(connect_timeout=timeout, transport_options=read_options(timeout)) as conn:
         if conn.transport_cls == "filesystem":
             return _folder_lengths(conn.transport_options.get("data_folder_in", ""), queues)
         if conn.transport_cls not in ("redis", "rediss"):
             return None
         try:
-            connect_once(conn, timeout=2)
+            connect_once(conn, timeout)
             channel = conn.default_channel
             with channel.conn_or_acquire() as client, client.pipeline() as pipe:
                 for queue in queues:

@@ -119,3 +119,22 @@ def broker_down(monkeypatch):
     app.conf.broker_url, app.conf.broker_transport_options = DEAD_BROKER, {}
     yield DEAD_BROKER
     app.conf.broker_url, app.conf.broker_transport_options = saved
+
+
+@pytest.fixture
+def broker_silent(monkeypatch):
+    """This process's Celery app points at a "Redis" that accepts connections but never answers."""
+    import socket
+
+    from config.celery import app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(100)
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/5"
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    app.conf.broker_url, app.conf.broker_transport_options = url, {}
+    yield url
+    app.conf.broker_url, app.conf.broker_transport_options = saved
+    listener.close()

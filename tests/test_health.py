@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from django.db import OperationalError, connections
+
+from config import health
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +75,41 @@ def test_both_failing_are_both_named(client, monkeypatch, broker_down):
     monkeypatch.setattr(type(connections["default"]), "ensure_connection", refuse)
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["failed"] == ["broker", "database"]
+
+
+def _finishes(call) -> BaseException | None:
+    """What `call` raised, run on a thread; fails the test if it is still blocked after 20 s."""
+    outcome: list[BaseException | None] = []
+
+    def target():
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert outcome, "still blocked on a broker that never answers"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("read", ["broker_check", "queue_lengths", "waiting_task_ids"])
+def test_broker_reads_give_up_on_a_broker_that_accepts_but_never_answers(broker_silent, settings, monkeypatch, read):
+    """A Redis that is wedged (or a firewall that swallows packets) must not block /readyz, /metrics or the reaper."""
+    from experiments import broker
+    from experiments.broker import BrokerUnavailable, queue_lengths, waiting_task_ids
+
+    settings.READYZ_TIMEOUT_SECONDS = 0.5
+    monkeypatch.setattr(broker, "READ_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(broker, "INVENTORY_READ_TIMEOUT_SECONDS", 0.5)
+    calls = {
+        "broker_check": health.broker_check,
+        "queue_lengths": lambda: queue_lengths(["cpu"]),
+        "waiting_task_ids": lambda: waiting_task_ids(["cpu"]),
+    }
+    raised = _finishes(calls[read])
+    assert raised is not None
+    if read != "broker_check":
+        assert isinstance(raised, BrokerUnavailable)
