@@ -2,7 +2,7 @@
 
 /healthz touches nothing: a 200 means the web process is up and serving. /readyz asks the database for
 `SELECT 1` and the Celery broker for a connection (a PING on Redis), each bounded by READYZ_TIMEOUT_SECONDS,
-and answers 503 with a JSON body naming what failed. The checks run on two long-lived threads of this
+and answers 503 with a JSON body naming what failed. The checks run on long-lived threads of this
 process, so a database that hangs (a network cut, not a refusal) still gets an answer in time. The database
 check opens a connection and closes it: readiness includes being able to connect (a server at
 max_connections refuses new ones), and no idle connection is left on the probe's thread.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import connection
@@ -24,7 +24,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 log = logging.getLogger(__name__)
 
-_checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
+# One thread per check is enough: a check is never started while its previous run is pending (readiness).
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+_pending: dict[str, Future] = {}
+_pending_lock = threading.Lock()
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -63,20 +66,33 @@ CHECKS = {"database": database_check, "broker": broker_check}
 
 
 def readiness() -> dict[str, str]:
-    """{check: "ok" or why it failed}, every check bounded by READYZ_TIMEOUT_SECONDS."""
+    """{check: "ok" or why it failed}, all checks bounded by one deadline of READYZ_TIMEOUT_SECONDS.
+
+    A check still running from an earlier probe (a database that hangs) is not started again: it keeps its
+    one thread, so later probes neither pile up threads nor wait behind it, and it is reported as still not
+    answering until it returns.
+    """
     timeout = settings.READYZ_TIMEOUT_SECONDS
-    futures = {name: _checks.submit(check) for name, check in CHECKS.items()}
+    futures = {}
     results = {}
+    with _pending_lock:
+        for name, check in CHECKS.items():
+            previous = _pending.get(name)
+            if previous is not None and not previous.done():
+                results[name] = f"no answer within {timeout:g} s (the previous check has not returned yet)"
+                continue
+            futures[name] = _pending[name] = _checks.submit(check)
+    wait(futures.values(), timeout=timeout)
     for name, future in futures.items():
-        try:
-            future.result(timeout=timeout)
-            results[name] = "ok"
-        except FutureTimeout:
+        if not future.done():
             results[name] = f"no answer within {timeout:g} s"
-        except Exception as exc:
+        elif future.exception() is not None:
+            exc = future.exception()
             results[name] = f"unreachable ({type(exc).__name__})"
             log.warning("readyz: the %s check failed: %s", name, exc)
-    return results
+        else:
+            results[name] = "ok"
+    return {name: results[name] for name in CHECKS}
 
 
 def readyz(request: HttpRequest) -> HttpResponse:

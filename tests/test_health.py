@@ -13,6 +13,17 @@ from config import health
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def no_check_left_running():
+    """A check a test left hanging is waited for, so the next test's probe starts it afresh."""
+    yield
+    for future in list(health._pending.values()):
+        try:
+            future.result(timeout=30)
+        except Exception:
+            pass
+
+
 def test_healthz_answers_ok_without_touching_the_database(client, django_assert_num_queries):
     with django_assert_num_queries(0):
         response = client.get("/healthz")
@@ -113,3 +124,42 @@ def test_broker_reads_give_up_on_a_broker_that_accepts_but_never_answers(broker_
     assert raised is not None
     if read != "broker_check":
         assert isinstance(raised, BrokerUnavailable)
+
+
+def test_a_hung_check_is_not_started_again_and_does_not_starve_the_others(monkeypatch, settings):
+    """Probes every few seconds against a database that hangs: one thread waits on it, the broker is still asked."""
+    settings.READYZ_TIMEOUT_SECONDS = 0.2
+    release = threading.Event()
+    started = []
+
+    def hang():
+        started.append(1)
+        release.wait(30)
+
+    monkeypatch.setitem(health.CHECKS, "database", hang)
+    monkeypatch.setitem(health.CHECKS, "broker", lambda: None)
+    try:
+        results = [health.readiness() for _ in range(4)]
+    finally:
+        release.set()
+    assert [result["broker"] for result in results] == ["ok"] * 4
+    assert results[0]["database"] == "no answer within 0.2 s"
+    assert all("previous check has not returned" in result["database"] for result in results[1:])
+    assert len(started) == 1
+    health._pending["database"].result(timeout=30)
+    assert health.readiness() == {"database": "ok", "broker": "ok"}
+    assert len(started) == 2
+
+
+def test_all_checks_share_one_deadline(monkeypatch, settings):
+    """Two slow checks are waited for READYZ_TIMEOUT_SECONDS together, not one after the other."""
+    settings.READYZ_TIMEOUT_SECONDS = 1.0
+    release = threading.Event()
+    monkeypatch.setitem(health.CHECKS, "database", lambda: release.wait(30))
+    # Answers after the deadline, but before a second timeout would have run out after the first.
+    monkeypatch.setitem(health.CHECKS, "broker", lambda: time.sleep(1.5))
+    try:
+        result = health.readiness()
+    finally:
+        release.set()
+    assert result == {"database": "no answer within 1 s", "broker": "no answer within 1 s"}
