@@ -249,6 +249,8 @@ elif ARTIFACT_STORAGE == "s3":
     }
 else:
     raise ImproperlyConfigured(f"ARTIFACT_STORAGE must be local or s3; got {ARTIFACT_STORAGE!r}")
+# How long a finished attempt retries uploading its files while the bucket does not answer (s3 only).
+ARTIFACT_UPLOAD_RETRY_SECONDS = float(os.environ.get("ARTIFACT_UPLOAD_RETRY_SECONDS", "300"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -424,9 +424,9 @@ def _execute_claimed(run: ExperimentRun) -> None:
         else:
             try:
                 # Files first: a run is never "succeeded" with rows whose files are not in the storage.
-                attempt_upload(run_id=run.pk, attempt=run.attempts, records=ctx.artifacts.values())
+                _until_uploaded(run, reporter, list(ctx.artifacts.values()))
             except ArtifactStorageUnavailable as exc:
-                _attempt_lost_to_storage(run, exc)
+                _attempt_lost_to_storage(run, exc)  # a no-op on the run if the reaper took it meanwhile
                 return
             _until_stored(lambda: _store_success(run, ctx, result, manifest), run_id=run.pk)
             attempt_scratch_remove(run_id=run.pk, attempt=run.attempts)
@@ -435,6 +435,32 @@ def _execute_claimed(run: ExperimentRun) -> None:
         with_files = _upload_kept_parts(run, ctx, outcome)
         _until_stored(lambda: _store_unfinished(run, ctx, status, with_files=with_files, **outcome), run_id=run.pk)
         attempt_scratch_remove(run_id=run.pk, attempt=run.attempts)
+
+
+def _until_uploaded(run: ExperimentRun, reporter: DatabaseReporter, records: list) -> None:
+    """Upload a finished attempt's files, trying again for up to ARTIFACT_UPLOAD_RETRY_SECONDS.
+
+    The work is done: a brief storage outage must not send a long run back to the queue to be redone (and use up
+    its attempts within a minute). The caller's heartbeat goes on meanwhile, so the reaper does not take the run
+    for lost; if it does anyway (reporter.lost), the attempt stops trying. Raises the last
+    ArtifactStorageUnavailable once the time is spent.
+    """
+    deadline = time.monotonic() + settings.ARTIFACT_UPLOAD_RETRY_SECONDS
+    delay = 1.0
+    while True:
+        try:
+            attempt_upload(run_id=run.pk, attempt=run.attempts, records=records)
+            return
+        except ArtifactStorageUnavailable as exc:
+            if reporter.lost or time.monotonic() + delay > deadline:
+                raise
+            log.warning("run %s attempt %s: %s; trying again in %.0f s", run.pk, run.attempts, exc, delay)
+            _pause_before_upload_retry(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def _pause_before_upload_retry(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _upload_kept_parts(run: ExperimentRun, ctx: RunContext, outcome: dict) -> bool:

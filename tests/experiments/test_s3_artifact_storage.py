@@ -254,6 +254,7 @@ def test_a_bucket_down_re_queues_the_attempt_naming_it_then_fails_the_run_after_
     bucket, researcher, settings, no_broker
 ):
     settings.RUN_MAX_ATTEMPTS = 2
+    settings.ARTIFACT_UPLOAD_RETRY_SECONDS = 1.5  # tries, waits 1 s, tries again, then gives the attempt up
     storage_goes_down(settings)
     run = train(researcher)
     assert run.status == RunStatus.QUEUED
@@ -269,6 +270,27 @@ def test_a_bucket_down_re_queues_the_attempt_naming_it_then_fails_the_run_after_
     assert no_broker == [run.pk]
     assert not run.artifacts.exists() and not bucket.keys()
     assert not list((settings.ARTIFACT_ROOT / "runs").rglob("*.safetensors"))  # no scratch left behind either
+
+
+def test_a_bucket_back_within_the_retry_window_keeps_the_finished_attempt(bucket, researcher, settings, monkeypatch):
+    from experiments.services import runs
+
+    settings.ARTIFACT_UPLOAD_RETRY_SECONDS = 60
+    reachable = settings.STORAGES
+    storage_goes_down(settings)
+    pauses = []
+
+    def pause_while_the_bucket_comes_back(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            settings.STORAGES = reachable
+
+    monkeypatch.setattr(runs, "_pause_before_upload_retry", pause_while_the_bucket_comes_back)
+    run = train(researcher)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts == 1 and pauses == [1.0, 2.0]  # backing off
+    assert bucket.keys() == sorted(f"{PREFIX}/{a.path}" for a in run.artifacts.all())
+    assert all(a.path.startswith(f"runs/{run.pk}/1/") for a in run.artifacts.all())
 
 
 def test_a_checkpoint_the_bucket_cannot_serve_re_queues_the_reading_attempt(bucket, researcher, settings, no_broker):
