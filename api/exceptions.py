@@ -28,7 +28,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.availability import DATABASE_UNAVAILABLE, MESSAGE, RETRY_AFTER_SECONDS, log_unavailable
+from config.availability import DATABASE_UNAVAILABLE, MESSAGE, RETRY_AFTER_SECONDS, STORAGE_MESSAGE, log_unavailable
 from config.request_guards import body_too_big_message
 from experiments.errors import ArtifactStorageUnavailable, DatasetInUse, RunQuotaExceeded
 
@@ -79,7 +79,7 @@ class StorageUnavailable(exceptions.APIException):
     """503: the artifact storage (ARTIFACT_STORAGE=s3: the bucket) cannot be reached; nothing was changed."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The artifact storage is unavailable for a moment. Please try again shortly."
+    default_detail = STORAGE_MESSAGE
     default_code = "artifact_storage_unavailable"
     wait = RETRY_AFTER_SECONDS
 
@@ -89,7 +89,7 @@ def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return DatabaseUnavailable()
     if isinstance(exc, ArtifactStorageUnavailable):
-        return StorageUnavailable(f"{exc} Please try again shortly.")
+        return StorageUnavailable()  # the bucket and the client's error are logged, not shown
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         return PayloadTooLarge(body_too_big_message())
     if isinstance(exc, DatasetInUse):

@@ -6,7 +6,8 @@ bugs and stay 500s. The API's exception handler answers them in the API's JSON
 error format; `DatabaseUnavailableMiddleware` does the same for pages with a
 plain 503 page. Either logs one warning line, not an unhandled-error traceback.
 An artifact storage that cannot be reached (ArtifactStorageUnavailable: the S3
-bucket of ARTIFACT_STORAGE=s3) is answered the same way, its message naming it.
+bucket of ARTIFACT_STORAGE=s3) is answered the same way; the warning names the bucket and the
+error, the answer does not (it may go to anyone).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 30
 MESSAGE = "The database is unavailable for a moment. Please try again shortly."
+# What users read when the artifact storage fails: its bucket, endpoint and the client's error go to the log only.
+STORAGE_MESSAGE = "The artifact storage is unavailable for a moment. Please try again shortly."
 
 
 def log_unavailable(request: HttpRequest, exc: BaseException) -> None:
@@ -49,7 +52,7 @@ class DatabaseUnavailableMiddleware:
         from experiments.errors import ArtifactStorageUnavailable
 
         if isinstance(exception, ArtifactStorageUnavailable):
-            message = f"{exception} Please try again shortly."
+            message = STORAGE_MESSAGE
         elif isinstance(exception, DATABASE_UNAVAILABLE):
             message = MESSAGE
         else:

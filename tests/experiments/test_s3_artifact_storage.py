@@ -236,13 +236,15 @@ def test_an_uploaded_dataset_lives_in_the_bucket_a_run_reads_it_and_deleting_rem
     assert not copy.exists()
 
 
-def test_an_upload_while_the_bucket_is_down_is_a_503_and_stores_nothing(bucket, researcher, settings):
+def test_an_upload_while_the_bucket_is_down_is_a_503_and_stores_nothing(bucket, researcher, settings, caplog):
     storage_goes_down(settings)
     body = {"name": "Hamlet", "file": SimpleUploadedFile("hamlet.txt", TEXT.encode(), "text/plain")}
     response = client_for(researcher).post("/api/datasets/", body, format="multipart")
     assert response.status_code == 503, response.content
     assert response.json()["code"] == "artifact_storage_unavailable"
-    assert bucket.name in response.json()["detail"]
+    # Where the storage is and what the client said go to the log, not to whoever made the request.
+    assert response.json()["detail"] == "The artifact storage is unavailable for a moment. Please try again shortly."
+    assert bucket.name in caplog.text
     assert response["Retry-After"]
     assert not Dataset.objects.exists()
 
@@ -311,16 +313,19 @@ def test_a_checkpoint_the_bucket_cannot_serve_re_queues_the_reading_attempt(buck
     assert no_broker == [run.pk]
 
 
-def test_a_download_while_the_bucket_is_down_is_a_503_not_a_server_error(bucket, researcher, settings):
+def test_a_download_while_the_bucket_is_down_is_a_503_not_a_server_error(bucket, researcher, settings, client):
     run = train(researcher)
     name = run.artifacts.first().name
     storage_goes_down(settings)
     response = client_for(researcher).get(f"/api/runs/{run.pk}/artifacts/{name}/")
     assert response.status_code == 503
     assert response.json()["code"] == "artifact_storage_unavailable"
-    page = client_for(researcher).get(f"/runs/{run.pk}/artifacts/{name}/")
+    assert bucket.name not in response.content.decode() and "127.0.0.1" not in response.content.decode()
+    page = client.get(f"/runs/{run.pk}/artifacts/{name}/")  # anyone may open a run's files
     assert page.status_code == 503
-    assert bucket.name in page.content.decode()
+    text = page.content.decode()
+    assert "The artifact storage is unavailable for a moment." in text
+    assert bucket.name not in text and f"{PREFIX}/" not in text and "127.0.0.1" not in text
 
 
 def test_a_missing_object_is_a_404_download_and_a_clear_reference_error(bucket, researcher):
