@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from experiments.errors import DatasetInUse
+from experiments.errors import ArtifactStorageUnavailable, DatasetInUse
 from experiments.models import ACTIVE_RUN_STATUSES, Dataset, DatasetFormat, ExperimentRun
 from experiments.services.prompt_sets import fields_clean, format_clean, records_write
 from experiments.storage import artifact_root, artifact_storage, dataset_dir, dataset_files_delete, dataset_store
@@ -291,9 +291,10 @@ def dataset_delete(*, dataset: Dataset, user) -> None:
     """Delete a dataset and its folder (the file and the engine's caches); its uploader or staff only.
 
     Refused with DatasetInUse while a queued or running run references it. Specs that name it stay, but
-    can no longer be run (their params are checked again on each trigger). The local folder is removed once
-    the row's deletion has committed. In a bucket the objects go first, inside the transaction: a bucket that
-    cannot be reached refuses the deletion (ArtifactStorageUnavailable, a 503) and the dataset stays whole.
+    can no longer be run (their params are checked again on each trigger). The files (the local folder, or the
+    bucket's objects) are removed only once the row's deletion has committed: a deletion that fails or is rolled
+    back leaves the dataset whole. A bucket that cannot be reached then leaves orphan objects, logged; nothing
+    refers to them any more, so they are harmless and an operator may delete them.
     """
     if not user_can_delete_dataset(user, dataset):
         raise PermissionDenied("Only the person who uploaded the dataset or staff can delete it.")
@@ -303,8 +304,12 @@ def dataset_delete(*, dataset: Dataset, user) -> None:
             runs = ", ".join(str(pk) for pk in using)
             raise DatasetInUse(f"Dataset {dataset.pk} is in use by queued or running run(s) {runs}; wait or cancel.")
         dataset_id = dataset.pk
-        if not artifact_storage().is_local:
-            dataset_files_delete(dataset_id=dataset_id)
         dataset.delete()
-        if artifact_storage().is_local:
-            transaction.on_commit(lambda: dataset_files_delete(dataset_id=dataset_id))
+        transaction.on_commit(lambda: _files_delete_after_commit(dataset_id))
+
+
+def _files_delete_after_commit(dataset_id: int) -> None:
+    try:
+        dataset_files_delete(dataset_id=dataset_id)
+    except ArtifactStorageUnavailable as exc:
+        log.warning("dataset %s was deleted, but its files stay in the artifact storage: %s", dataset_id, exc)

@@ -236,6 +236,35 @@ def test_an_uploaded_dataset_lives_in_the_bucket_a_run_reads_it_and_deleting_rem
     assert not copy.exists()
 
 
+def test_a_dataset_whose_row_is_not_deleted_keeps_its_objects(
+    bucket, researcher, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    dataset = dataset_upload(user=researcher, name="Speeches", uploaded_file=SimpleUploadedFile("s.txt", TEXT.encode()))
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(Dataset, "delete", refuse)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(OperationalError):
+        dataset_delete(dataset=dataset, user=researcher)
+    assert bucket.keys() == [f"{PREFIX}/datasets/{dataset.pk}/corpus.txt"]  # the row still needs them
+
+
+def test_a_dataset_deleted_while_the_bucket_is_down_is_gone_its_objects_left_and_logged(
+    bucket, researcher, settings, caplog, django_capture_on_commit_callbacks
+):
+    dataset = dataset_upload(user=researcher, name="Speeches", uploaded_file=SimpleUploadedFile("s.txt", TEXT.encode()))
+    pk = dataset.pk
+    storage_goes_down(settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset_delete(dataset=dataset, user=researcher)
+    assert not Dataset.objects.exists()
+    assert bucket.keys() == [f"{PREFIX}/datasets/{pk}/corpus.txt"]  # an orphan: nothing refers to it
+    assert f"dataset {pk} was deleted, but its files stay" in caplog.text
+
+
 def test_an_upload_while_the_bucket_is_down_is_a_503_and_stores_nothing(bucket, researcher, settings, caplog):
     storage_goes_down(settings)
     body = {"name": "Hamlet", "file": SimpleUploadedFile("hamlet.txt", TEXT.encode(), "text/plain")}
