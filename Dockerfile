@@ -40,7 +40,9 @@ COPY . .
 # Static files collected into the image (WhiteNoise serves them); the key only lets settings load here.
 RUN DJANGO_SECRET_KEY=build-only-not-a-secret python manage.py collectstatic --no-input -v0 \
     && mkdir -p /app/var /srv/artifacts /srv/models \
-    && chown ideas:ideas /app/var /srv/artifacts
+    && chown ideas:ideas /app/var /srv/artifacts /app/docs/benchmarks.md
+# The code stays root's (the web process cannot change it); ideas may write var/ (scripts/gpu_check.sh's report)
+# and docs/benchmarks.md, whose section the GPU ablation benchmark rewrites.
 
 USER ideas
 EXPOSE 8000
