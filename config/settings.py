@@ -308,6 +308,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # /metrics: a Bearer token when METRICS_TOKEN is set; else only these client addresses (or networks).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN == "change-me":  # the placeholder of deploy/ideas.env.example: anyone could guess it
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN is the example's placeholder 'change-me'. Make a token with "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it unset (loopback only)."
+    )
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 # /readyz answers 503 when the database or the broker does not answer within this many seconds.
 READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", "2"))

@@ -18,3 +18,9 @@ def test_the_image_user_may_write_what_the_gpu_check_writes():
     assert "--chown=ideas:ideas . ." in before_user or {"/app/var", "/app/docs/benchmarks.md"} <= set(chowned)
     assert "var/gpu-check" in script  # its report, under /app/var
     assert "benchmarks/ablation.py" in script  # which rewrites its section of docs/benchmarks.md
+
+
+def test_the_example_environment_sets_no_metrics_token_anyone_could_guess():
+    lines = (ROOT / "deploy" / "ideas.env.example").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("METRICS_TOKEN=")]
+    assert any("secrets.token_urlsafe" in line for line in lines)

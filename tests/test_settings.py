@@ -103,3 +103,10 @@ def test_check_deploy_names_what_the_safe_defaults_leave_to_the_operator():
     assert result.returncode == 0, result.stderr
     warnings = set(re.findall(r"^\?: \((\w+\.\w+)\)", result.stderr, flags=re.MULTILINE))
     assert warnings == {"security.W004", "security.W008"}, result.stderr
+
+
+def test_the_example_metrics_token_is_refused_with_how_to_make_one():
+    result = _run(PRINT_SETTINGS, METRICS_TOKEN="change-me")
+    assert result.returncode != 0
+    assert "METRICS_TOKEN is the example's placeholder" in result.stderr and "secrets.token_urlsafe" in result.stderr
+    assert _run(PRINT_SETTINGS, METRICS_TOKEN="a-real-token-nobody-guesses").returncode == 0
