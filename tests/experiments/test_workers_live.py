@@ -6,7 +6,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from experiments.models import ExperimentRun, RunStatus, WorkerPresence
-from experiments.services import run_trigger
+from experiments.services import run_cancel, run_trigger
 from tests.experiments.conftest import wait_for
 from tests.factories import StaffFactory, smoke_spec
 
@@ -14,8 +14,22 @@ from tests.factories import StaffFactory, smoke_spec
 def test_the_staff_page_and_metrics_show_what_a_real_worker_is_running(start_worker, hypothesis, researcher):
     worker = start_worker(queues="cpu")
     presence = wait_for(WorkerPresence.objects.first, timeout=30, what="the worker's presence record")
-    spec = smoke_spec(hypothesis, researcher, steps=40, delay_seconds=0.2)
+    # Long enough that a loaded machine cannot let it finish before the page and /metrics are read (10 minutes
+    # at most); cancelled as soon as the test has looked, so it costs the suite only those seconds.
+    spec = smoke_spec(hypothesis, researcher, steps=3000, delay_seconds=0.2)
     run = run_trigger(spec=spec, user=researcher).run
+    try:
+        _look_while_it_runs(run, worker, presence)
+    finally:
+        run_cancel(run=run, user=researcher)
+        wait_for(
+            lambda: ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists(),
+            timeout=60,
+            what="the run to stop once cancelled",
+        )
+
+
+def _look_while_it_runs(run, worker, presence) -> None:
     running = wait_for(
         lambda: ExperimentRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, progress__gt=0).first(),
         timeout=60,
