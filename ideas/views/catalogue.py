@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,12 +19,14 @@ from ideas.selectors import (
     collection_list,
     idea_detail,
     idea_get_by_legacy_number,
-    idea_list,
+    idea_list_rows,
     idea_reference_urls,
+    idea_rows_complete,
     tag_list,
 )
 from ideas.services import user_can_edit_idea
 from ideas.views.common import idea_or_404
+from ideas.views.list_rows import listed_ideas
 
 FILTER_PARAMS = ("search", "kind", "status", "tag", "collection", "author", "ordering")
 FILTER_LABELS = {
@@ -90,7 +94,7 @@ def idea_list_page(request: HttpRequest) -> HttpResponse:
         "active_filters": active_filters(request.GET, filters, tags, collections),
     }
     try:
-        ideas = idea_list(filters=filters, user=request.user)
+        ideas = idea_list_rows(filters=filters, user=request.user)
     except ValidationError as error:
         errors = {**error.message_dict, **errors}
     if errors:
@@ -99,7 +103,12 @@ def idea_list_page(request: HttpRequest) -> HttpResponse:
         ]
         return render(request, "ideas/idea_list.html", context, status=400)
     page = Paginator(ideas, settings.IDEAS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = listed_ideas(idea_rows_complete(list(page.object_list)))
+    here = request.get_full_path()
     context["page"] = page
+    context["here"] = here
+    context["login_url"] = f"{reverse('login')}?next={quote(here, safe='/')}"  # as the urlencode filter writes it
+    context["list_url"] = reverse("idea-list")
     context["page_range"] = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
     return render(request, "ideas/idea_list.html", context)
 
