@@ -6,6 +6,7 @@ queries whatever its length and whoever shows it.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -253,48 +254,66 @@ def idea_rows_complete(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _names_by_idea(ids: list[int]) -> tuple[dict[int, list[dict[str, str]]], dict[int, list[dict[str, str]]]]:
-    """({idea id: its tags}, {idea id: its collections}), each a [{"name", "slug"}] in name order, in one query
-    (a UNION of the two many-to-many tables)."""
+# The two queries that complete a page of rows are plain SQL: the ORM spent longer compiling each (about
+# 1.5 ms) than the database spent answering it, and the grouped ORM query put the verdict's subquery in its
+# GROUP BY, running it once per run instead of once per idea. Table and column names come from the models.
+_IN_IDS = "{in_ids}"
 
-    def names(through, field: str) -> QuerySet:
+
+@functools.cache
+def _names_sql() -> str:
+    """Tags and collections of the ideas `{in_ids}`: (relation, idea id, name, slug), in name order."""
+
+    def select(relation: str) -> str:
+        through = Idea._meta.get_field(relation).remote_field.through._meta
+        target = through.get_field(relation.rstrip("s")).related_model._meta
+        target_column = through.get_field(relation.rstrip("s")).column
         return (
-            through.objects.filter(idea_id__in=ids)
-            .annotate(relation=Value(field), name=F(f"{field}__name"), slug=F(f"{field}__slug"))
-            .values_list("relation", "idea_id", "name", "slug")
+            f"SELECT '{relation}' AS relation, link.idea_id AS idea_id, named.name AS name, named.slug AS slug "
+            f"FROM {through.db_table} link INNER JOIN {target.db_table} named ON named.id = link.{target_column} "
+            f"WHERE link.idea_id IN ({_IN_IDS})"
         )
 
+    return f"{select('tags')} UNION ALL {select('collections')} ORDER BY name"
+
+
+@functools.cache
+def _experiments_sql() -> str:
+    """Per idea of `{in_ids}` with specs: (idea id, specs, their runs, latest verdict or '')."""
+    spec = apps.get_model("experiments", "ExperimentSpec")._meta.db_table
+    run = apps.get_model("experiments", "ExperimentRun")._meta.db_table
+    return (
+        "SELECT spec.idea_id, COUNT(DISTINCT spec.id), COUNT(run.id), "
+        f"COALESCE((SELECT latest.verdict FROM {run} latest INNER JOIN {spec} latest_spec "
+        "ON latest_spec.id = latest.spec_id WHERE latest_spec.idea_id = spec.idea_id "
+        "AND latest.status = 'succeeded' AND latest.verdict <> '' "
+        "ORDER BY latest.finished_at DESC NULLS LAST, latest.id DESC LIMIT 1), '') "
+        f"FROM {spec} spec LEFT OUTER JOIN {run} run ON run.spec_id = spec.id "
+        f"WHERE spec.idea_id IN ({_IN_IDS}) GROUP BY spec.idea_id"
+    )
+
+
+def _fetch(sql: str, ids: list[int], times: int) -> list[tuple]:
+    """Rows of `sql` with its `{in_ids}` places (`times` of them) filled with `ids` as parameters."""
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.replace(_IN_IDS, placeholders), ids * times)
+        return cursor.fetchall()
+
+
+def _names_by_idea(ids: list[int]) -> tuple[dict[int, list[dict[str, str]]], dict[int, list[dict[str, str]]]]:
+    """({idea id: its tags}, {idea id: its collections}), each a [{"name", "slug"}] in name order, in one query."""
     tags: dict[int, list[dict[str, str]]] = {}
     collections: dict[int, list[dict[str, str]]] = {}
-    union = names(Idea.tags.through, "tag").union(names(Idea.collections.through, "collection"), all=True)
-    for relation, idea_id, name, slug in union.order_by("name"):
-        (tags if relation == "tag" else collections).setdefault(idea_id, []).append({"name": name, "slug": slug})
+    for relation, idea_id, name, slug in _fetch(_names_sql(), ids, 2):
+        (tags if relation == "tags" else collections).setdefault(idea_id, []).append({"name": name, "slug": slug})
     return tags, collections
 
 
 def _experiments_by_idea(ids: list[int]) -> dict[int, tuple[int, int, str]]:
     """{idea id: (experiment specs, their runs, latest verdict)} for the ideas that have specs, in one query;
     the counts and the verdict as `_with_experiments` defines them."""
-    spec_model = apps.get_model("experiments", "ExperimentSpec")
-    run_model = apps.get_model("experiments", "ExperimentRun")
-    latest_verdict = (
-        run_model.objects.filter(spec__idea_id=OuterRef("idea_id"), status="succeeded")
-        .exclude(verdict="")
-        .order_by(F("finished_at").desc(nulls_last=True), F("pk").desc())
-        .values("verdict")[:1]
-    )
-    rows = (
-        spec_model.objects.filter(idea_id__in=ids)
-        .order_by()
-        .values("idea_id")
-        .annotate(
-            specs=Count("pk", distinct=True),
-            runs=Count("runs"),
-            verdict=Coalesce(Subquery(latest_verdict), Value(""), output_field=CharField()),
-        )
-        .values_list("idea_id", "specs", "runs", "verdict")
-    )
-    return {idea_id: (specs, runs, verdict) for idea_id, specs, runs, verdict in rows}
+    return {idea_id: (specs, runs, verdict) for idea_id, specs, runs, verdict in _fetch(_experiments_sql(), ids, 1)}
 
 
 def idea_detail(*, pk: int, user=None) -> Idea:
