@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
-from api.filters import check_query_params
+from api.filters import check_query_params, parameter_names
 from ideas.models import Idea
 from ideas.selectors import idea_get
 
@@ -22,9 +22,9 @@ class ApiView(APIView):
 
     query_serializer_class: type[serializers.Serializer] | None = None
 
-    def allowed_query_params(self, request) -> set[str]:
+    def allowed_query_params(self, request) -> frozenset[str] | set[str]:
         if self.query_serializer_class is not None and request.method in ("GET", "HEAD"):
-            return set(self.query_serializer_class().fields)
+            return parameter_names(self.query_serializer_class)
         return set()
 
     def initial(self, request, *args: Any, **kwargs: Any) -> None:

@@ -13,10 +13,11 @@ from api.pagination import IdeaPagination
 from api.permissions import IsAuthorOrStaffToEdit
 from api.schema import error_responses
 from api.serializers.idea_input import IdeaCreateSerializer, IdeaUpdateSerializer
-from api.serializers.ideas import IdeaDetailSerializer, IdeaPageSerializer, IdeaSummarySerializer
+from api.serializers.idea_rows import summary_rows
+from api.serializers.ideas import IdeaDetailSerializer, IdeaPageSerializer
 from api.views.base import ApiView
 from ideas.models import Idea
-from ideas.selectors import idea_detail, idea_list
+from ideas.selectors import idea_detail, idea_list_rows, idea_rows_complete
 from ideas.services import idea_create, idea_update
 from ideas.services.deletion import idea_delete
 
@@ -44,11 +45,10 @@ class IdeaListCreate(IdeaDetailRendering):
     )
     def get(self, request):
         filters = parse_query(IdeaListQuerySerializer, request.query_params).to_filters()
-        ideas = idea_list(filters=filters, user=request.user)
         paginator = IdeaPagination()
-        page = paginator.paginate_queryset(ideas, request, view=self)
-        data = IdeaSummarySerializer(page, many=True, context=self.get_serializer_context()).data
-        return paginator.get_paginated_response(data)
+        page = paginator.paginate_queryset(idea_list_rows(filters=filters, user=request.user), request, view=self)
+        rows = idea_rows_complete(page)
+        return paginator.get_paginated_response(summary_rows(rows, self.get_serializer_context()))
 
     @extend_schema(
         operation_id="ideas_create",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from ideas.forms import StatusForm
 from ideas.models import Collection, Idea, IdeaKind, IdeaStatus, Tag
@@ -17,12 +21,14 @@ from ideas.selectors import (
     collection_list,
     idea_detail,
     idea_get_by_legacy_number,
-    idea_list,
+    idea_list_rows,
     idea_reference_urls,
+    idea_rows_complete,
     tag_list,
 )
 from ideas.services import user_can_edit_idea
 from ideas.views.common import idea_or_404
+from ideas.views.list_rows import listed_ideas
 
 FILTER_PARAMS = ("search", "kind", "status", "tag", "collection", "author", "ordering")
 FILTER_LABELS = {
@@ -39,6 +45,7 @@ FILTER_LABELS = {
 PAGE_FLAGS = {"": None, "1": True, "true": True, "0": False, "false": False}
 # The sort options a reader picks from; the selector knows a few more.
 SORTS = (("-score", "Top"), ("-created", "Newest"), ("title", "Title"))
+SELECTED = mark_safe(" selected")
 
 
 def filters_from_query(query: QueryDict) -> tuple[IdeaFilters, dict[str, list[str]]]:
@@ -75,6 +82,16 @@ def active_filters(query: QueryDict, filters: IdeaFilters, tags: list[Tag], coll
     return chips
 
 
+def filter_options(items: list[Tag] | list[Collection], chosen: str) -> SafeString:
+    """The <option>s of a tag or collection filter, "name (ideas)" each: built here, as the template's loop
+    over every tag resolved four variables per tag on every request."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{} ({})</option>',
+        ((item.slug, SELECTED if item.slug == chosen else "", item.name, item.idea_count) for item in items),
+    )
+
+
 def idea_list_page(request: HttpRequest) -> HttpResponse:
     """/ideas/: search, filter, sort and page through the catalogue. Bad filter values give a 400 that says why."""
     filters, errors = filters_from_query(request.GET)
@@ -87,10 +104,12 @@ def idea_list_page(request: HttpRequest) -> HttpResponse:
         "current_sort": filters.ordering or ("" if filters.search else "-score"),
         "tags": tags,
         "collections": collections,
+        "tag_options": filter_options(tags, filters.tag),
+        "collection_options": filter_options(collections, filters.collection),
         "active_filters": active_filters(request.GET, filters, tags, collections),
     }
     try:
-        ideas = idea_list(filters=filters, user=request.user)
+        ideas = idea_list_rows(filters=filters, user=request.user)
     except ValidationError as error:
         errors = {**error.message_dict, **errors}
     if errors:
@@ -99,7 +118,12 @@ def idea_list_page(request: HttpRequest) -> HttpResponse:
         ]
         return render(request, "ideas/idea_list.html", context, status=400)
     page = Paginator(ideas, settings.IDEAS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = listed_ideas(idea_rows_complete(list(page.object_list)))
+    here = request.get_full_path()
     context["page"] = page
+    context["here"] = here
+    context["login_url"] = f"{reverse('login')}?next={quote(here, safe='/')}"  # as the urlencode filter writes it
+    context["list_url"] = reverse("idea-list")
     context["page_range"] = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
     return render(request, "ideas/idea_list.html", context)
 
