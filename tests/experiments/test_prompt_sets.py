@@ -314,4 +314,4 @@ def test_the_page_lists_the_shipped_sets_with_how_they_were_made(client):
     assert "Prompt sets the project ships" in page
     for shipped in SHIPPED.values():
         assert f'{{"source": "shipped", "name": "{shipped.name}"}}' in page.replace("&quot;", '"')
-        assert f"<td class=\"num\">{shipped.n_records}</td>" in page
+        assert f'<td class="num">{shipped.n_records}</td>' in page
